@@ -1,0 +1,86 @@
+# bxpush — build, run and test.
+#
+#   make run    install what is missing, build, start `bxpush serve` with its defaults
+#   make test   install what is missing, build, run every test suite; ends with "N passed, N failed"
+#
+# Every target installs its own prerequisites on a fresh Debian 12 machine (as root) and is
+# quick when they are already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+
+# rustup installs cargo here; a non-login shell (CI) may not have it on PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# Debian packages the build and the tests need. One list: later issues append to it
+# (php8.2-dev php8.2-cli php8.2-fpm libclang-dev redis-server nginx ...).
+APT_PACKAGES := chromium ca-certificates pkg-config curl procps
+
+# Git-ignored state of `make deps`. The apt stamp is keyed on the package list, so editing
+# APT_PACKAGES re-checks dpkg on the next run.
+DEPS_DIR  := .deps
+APT_KEY   := $(shell printf '%s' '$(APT_PACKAGES)' | md5sum | cut -c1-12)
+APT_STAMP := $(DEPS_DIR)/apt-$(APT_KEY).stamp
+
+JS_DIR   := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
+
+CARGO ?= cargo
+BXPUSH_BIN := target/release/bxpush
+
+.PHONY: deps apt-deps js-deps build run test fmt lint clean-deps
+
+deps: apt-deps js-deps
+
+apt-deps: $(APT_STAMP)
+
+# Installs the packages that dpkg does not report as installed; `apt-get update` runs once,
+# only when something has to be installed. nodejs/npm come from Debian only if the machine
+# has no `node` at all.
+$(APT_STAMP):
+	@mkdir -p $(DEPS_DIR)
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  st=$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true); \
+	  [ "$$st" = "install ok installed" ] || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm  >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q; \
+	  apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@rm -f $(DEPS_DIR)/apt-*.stamp
+	@echo '$(APT_PACKAGES)' > $@
+
+js-deps: $(JS_STAMP)
+
+# `npm ci` writes node_modules/.package-lock.json, so this reruns only when node_modules is
+# missing or older than the committed lock.
+$(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json | $(APT_STAMP)
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build:
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "build: cargo not found (expected rustup's at $(HOME)/.cargo/bin)" >&2; exit 1; }
+	$(CARGO) build --release --locked
+
+run: deps build
+	exec $(BXPUSH_BIN) serve
+
+test: deps build
+	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) CARGO=$(CARGO) scripts/run-tests.sh
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+clean-deps:
+	rm -rf $(DEPS_DIR) $(JS_DIR)/node_modules

@@ -1,0 +1,279 @@
+//! Channels → subscribers: fan-out, resume from history, presence and per-channel limits.
+//! The hub knows no sockets: transports hand it channel keys and read [`Subscriber`]s.
+//!
+//! One lock orders everything: id allocation, the history append and the fan-out of a
+//! message happen under it, and so do registration and the history read of a new
+//! subscriber. So a subscriber sees every message exactly once and in id order, whether
+//! it arrives by replay or live (no gap and no duplicate between the two).
+
+pub mod stats;
+pub mod subscriber;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::message::{Message, Sender};
+use crate::protocol::{ChannelKey, MessageId};
+use crate::store::Store;
+
+pub use stats::Counters;
+pub use subscriber::{CloseReason, Subscriber};
+
+/// Limits the hub enforces.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Longest a message is kept (`storage.messageTTL`).
+    pub max_ttl: u32,
+    /// A channel counts as online this long after its last subscriber activity
+    /// (`onlineTTL + onlineDelta` = 130 s in the Node server).
+    pub online_ttl: u64,
+    /// Connections allowed on one public channel; the oldest is closed with 4029.
+    pub max_conn_per_channel: usize,
+    /// Messages queued for one connection before it is cut off as a slow reader.
+    pub max_queue: usize,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        Self {
+            max_ttl: 86_400,
+            online_ttl: 130,
+            max_conn_per_channel: 100,
+            max_queue: 1024,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ChannelEntry {
+    subs: HashMap<u64, Arc<Subscriber>>,
+    /// Unix seconds of the last subscribe, pong, long-poll request or disconnect.
+    last_seen: u64,
+}
+
+struct State {
+    store: Box<dyn Store>,
+    channels: HashMap<ChannelKey, ChannelEntry>,
+}
+
+/// What a new subscription starts with.
+pub struct Subscription {
+    pub subscriber: Arc<Subscriber>,
+    /// Stored messages after the resume `mid`, in id order (empty without a `mid`).
+    pub replay: Vec<Arc<Message>>,
+    /// The resume point was older than what history still holds: some messages for
+    /// these channels expired or were evicted unseen.
+    pub gap: bool,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    opts: HubOptions,
+    next_sub_id: AtomicU64,
+    shutting_down: AtomicBool,
+    pub counters: Counters,
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Hub {
+    pub fn new(store: Box<dyn Store>, opts: HubOptions) -> Self {
+        Self {
+            state: Mutex::new(State {
+                store,
+                channels: HashMap::new(),
+            }),
+            opts,
+            next_sub_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn options(&self) -> &HubOptions {
+        &self.opts
+    }
+
+    /// Publish one message to `receivers`: allocate its id, keep it in history when
+    /// `expiry` > 0 (capped at `max_ttl`), queue it for every subscriber.
+    /// An error means the history write failed; the message was not published.
+    pub fn publish(
+        &self,
+        receivers: Vec<ChannelKey>,
+        body: Bytes,
+        expiry: u32,
+        sender: Sender,
+    ) -> io::Result<Arc<Message>> {
+        let expiry = expiry.min(self.opts.max_ttl);
+        let mut st = self.state.lock();
+        let now = now_ms();
+        let mid = st.store.next_mid(now / 1000);
+        let msg = Arc::new(Message::new(mid, receivers, body, expiry, now, sender));
+        if expiry > 0 {
+            st.store.append(msg.clone())?;
+        }
+        let mut cut = 0;
+        for key in msg.receivers.iter() {
+            if let Some(entry) = st.channels.get(key) {
+                for sub in entry.subs.values() {
+                    if !sub.push(&msg) {
+                        cut += 1;
+                    }
+                }
+            }
+        }
+        drop(st);
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+        if cut > 0 {
+            self.counters
+                .slow_readers_cut
+                .fetch_add(cut, Ordering::Relaxed);
+            tracing::warn!(mid = %msg.mid, cut, "slow readers cut off: send queue full");
+        }
+        Ok(msg)
+    }
+
+    /// Register a subscriber on `channels` and read what it missed after `resume`.
+    pub fn subscribe(&self, channels: Vec<ChannelKey>, resume: Option<MessageId>) -> Subscription {
+        let id = self.next_sub_id.fetch_add(1, Ordering::Relaxed);
+        let sub = Arc::new(Subscriber::new(
+            id,
+            channels.into_boxed_slice(),
+            self.opts.max_queue,
+        ));
+        let now = now_unix();
+        let mut kicked = Vec::new();
+        let mut st = self.state.lock();
+        for key in sub.channels.iter() {
+            let entry = st.channels.entry(*key).or_default();
+            entry.last_seen = now;
+            entry.subs.insert(id, sub.clone());
+            if key.public && entry.subs.len() > self.opts.max_conn_per_channel {
+                if let Some(&oldest) = entry.subs.keys().min() {
+                    if let Some(old) = entry.subs.remove(&oldest) {
+                        kicked.push(old);
+                    }
+                }
+            }
+        }
+        let (replay, gap) = match resume {
+            Some(mid) => (
+                st.store.since(&sub.channels, mid, now),
+                st.store.gap_after(&sub.channels, mid),
+            ),
+            None => (Vec::new(), false),
+        };
+        // A kicked subscriber leaves every channel, not only the crowded one.
+        for old in &kicked {
+            Self::remove_locked(&mut st, old, now);
+        }
+        drop(st);
+        if self.shutting_down.load(Ordering::Acquire) {
+            sub.close(CloseReason::Shutdown);
+        }
+        for old in kicked {
+            old.close(CloseReason::TooManyConnections);
+            self.counters
+                .kicked_too_many
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Subscription {
+            subscriber: sub,
+            replay,
+            gap,
+        }
+    }
+
+    fn remove_locked(st: &mut State, sub: &Subscriber, now: u64) {
+        for key in sub.channels.iter() {
+            if let Some(entry) = st.channels.get_mut(key) {
+                entry.subs.remove(&sub.id);
+                entry.last_seen = now;
+            }
+        }
+    }
+
+    /// Remove a subscriber from its channels (connection closed). Its channels stay
+    /// online for `online_ttl` (a reconnecting tab does not flicker offline).
+    pub fn unsubscribe(&self, sub: &Subscriber) {
+        let mut st = self.state.lock();
+        Self::remove_locked(&mut st, sub, now_unix());
+    }
+
+    /// Refresh presence (WebSocket pong, long-poll request).
+    pub fn touch(&self, channels: &[ChannelKey]) {
+        let now = now_unix();
+        let mut st = self.state.lock();
+        for key in channels {
+            if let Some(entry) = st.channels.get_mut(key) {
+                entry.last_seen = now;
+            }
+        }
+    }
+
+    /// Online: a subscriber is connected now, or was within `online_ttl`.
+    pub fn is_online(&self, key: &ChannelKey) -> bool {
+        let now = now_unix();
+        let st = self.state.lock();
+        st.channels.get(key).is_some_and(|e| {
+            !e.subs.is_empty() || now.saturating_sub(e.last_seen) < self.opts.online_ttl
+        })
+    }
+
+    /// The newest stored message id on any of `channels` (long-poll 304 header).
+    pub fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
+        let st = self.state.lock();
+        st.store.newest(channels, now_unix())
+    }
+
+    /// Channels with at least one connected subscriber.
+    pub fn channel_count(&self) -> usize {
+        let st = self.state.lock();
+        st.channels.values().filter(|e| !e.subs.is_empty()).count()
+    }
+
+    pub fn store_stats(&self) -> crate::store::StoreStats {
+        self.state.lock().store.stats()
+    }
+
+    /// Periodic upkeep: expire history, forget channels idle past the online TTL.
+    pub fn maintain(&self) -> io::Result<()> {
+        let now = now_unix();
+        let mut st = self.state.lock();
+        let ttl = self.opts.online_ttl;
+        st.channels
+            .retain(|_, e| !e.subs.is_empty() || now.saturating_sub(e.last_seen) < ttl);
+        st.store.purge(now)
+    }
+
+    /// Close every subscriber (they flush what is queued, then close with 1001) and
+    /// flush the history to disk.
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.shutting_down.store(true, Ordering::Release);
+        let mut st = self.state.lock();
+        for entry in st.channels.values() {
+            for sub in entry.subs.values() {
+                sub.close(CloseReason::Shutdown);
+            }
+        }
+        st.store.flush()
+    }
+}

@@ -1,0 +1,17 @@
+//! bxpush: the Push & Pull server of 1C-Bitrix sites.
+//!
+//! Layers (each knows only the ones above it in this list):
+//! - [`protocol`]: the wire format, no I/O;
+//! - [`message`]: one published message and its shared encodings;
+//! - [`store`]: history (memory, persisted in a data dir);
+//! - [`hub`]: channels → subscribers, fan-out, presence;
+//! - [`transport`]: HTTP, long polling, WebSocket, SSE, publish endpoints;
+//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
+
+pub mod config;
+pub mod hub;
+pub mod message;
+pub mod protocol;
+pub mod runtime;
+pub mod store;
+pub mod transport;

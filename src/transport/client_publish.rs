@@ -1,0 +1,79 @@
+//! Untrusted client requests (spec §2.6): a protobuf `RequestBatch` from a browser, over
+//! WebSocket or `POST /bitrix/rest/` (also `/bitrix/pubweb/`). Clients may publish to
+//! public channels only, with each receiver signed, and ask which public channels are online.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use super::http::{self, Body, BodyError};
+use super::{subscribe, App};
+use crate::message::Sender;
+use crate::protocol::request::{parse_request_batch, Command};
+use crate::protocol::{proto, ChannelId, ErrorCode, Trust};
+
+/// Handle one request frame; `Ok(Some(bytes))` is a binary reply to send back.
+/// `publisher` is the first public id of the connection's own channels.
+pub fn handle(
+    app: &App,
+    publisher: Option<ChannelId>,
+    body: &[u8],
+) -> Result<Option<Vec<u8>>, ErrorCode> {
+    let now = crate::hub::now_unix();
+    let cmd = parse_request_batch(body, Trust::Untrusted, app.signer.as_ref(), &app.limits)?;
+    match cmd {
+        Command::IncomingMessages(messages) => {
+            app.hub.counters.count_request("incomingMessages", now);
+            let publisher = publisher.ok_or(ErrorCode::PublicChannelIdRequired)?;
+            for m in messages {
+                app.hub.counters.count_message(&m.kind, now);
+                app.hub
+                    .publish(m.receivers, m.body, m.expiry, Sender::Client(publisher))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "history write failed");
+                        ErrorCode::CouldntGetLastMessages
+                    })?;
+            }
+            Ok(None)
+        }
+        Command::ChannelStats(keys) => {
+            app.hub.counters.count_request("channelStats", now);
+            let stats: Vec<_> = keys
+                .iter()
+                .map(|k| (k.id, !k.public, app.hub.is_online(k)))
+                .collect();
+            Ok(Some(proto::channel_stats_response(&stats)))
+        }
+        // The parser refuses serverStats from untrusted peers (4014).
+        Command::ServerStats => Err(ErrorCode::CommandNotAllowed),
+    }
+}
+
+/// `POST /bitrix/rest/?CHANNEL_ID=<signed private:public>[/…]` with a binary body.
+pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let sub = match subscribe::parse(req.uri().query(), app.signer.as_ref()) {
+        Ok(s) => s,
+        Err(_) => {
+            app.bad_request("client publish: no signed public channel in CHANNEL_ID");
+            return http::error(ErrorCode::PublicChannelIdRequired);
+        }
+    };
+    let Some(publisher) = sub.publisher else {
+        app.bad_request("client publish: no public channel in CHANNEL_ID");
+        return http::error(ErrorCode::PublicChannelIdRequired);
+    };
+    let body = match http::read_body(req.into_body(), app.config.max_payload).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return http::too_large(),
+        Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
+    };
+    match handle(&app, Some(publisher), &body) {
+        Ok(Some(reply)) => http::binary(reply),
+        Ok(None) => http::ok_empty(),
+        Err(code) => {
+            app.bad_request(&format!("client publish: {}", code.reason()));
+            http::error(code)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Long polling (spec §2.2): replay after `mid` at once, else park until a message
+//! arrives or the hold time ends with `304` + `Last-Message-Id` + the magic `Expires`.
+
+use std::sync::Arc;
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::http::{self, Body};
+use super::subscribe::SubscribeRequest;
+use super::{frames, App, Attached};
+use crate::hub::CloseReason;
+use crate::message::Message;
+use crate::protocol::ErrorCode;
+
+/// The date the Bitrix client checks before it takes `Last-Message-Id` as its `mid`.
+const MAGIC_EXPIRES: &str = "Thu, 01 Jan 1973 11:11:01 GMT";
+
+pub async fn serve(app: Arc<App>, req: SubscribeRequest) -> Response<Body> {
+    let _gauge = app.gauge(|c| &c.pollings);
+    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    let attached = Attached::new(app.hub.clone(), sub.subscriber);
+    if !sub.replay.is_empty() {
+        return reply(&req, &sub.replay, sub.gap);
+    }
+    match tokio::time::timeout(app.config.long_poll_timeout, attached.sub.recv()).await {
+        Ok(Ok(msgs)) => reply(&req, &msgs, false),
+        Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
+        // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
+        Ok(Err(_)) | Err(_) => not_modified(&app, &req),
+    }
+}
+
+fn reply(req: &SubscribeRequest, msgs: &[Arc<Message>], gap: bool) -> Response<Body> {
+    let mut r = if req.binary {
+        http::binary(frames::binary_batch(msgs))
+    } else {
+        http::text(StatusCode::OK, frames::text_batch(msgs))
+    };
+    http::expose_last_message_id(&mut r);
+    if gap {
+        r.headers_mut()
+            .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
+    }
+    r
+}
+
+fn not_modified(app: &App, req: &SubscribeRequest) -> Response<Body> {
+    let last = match req.mid {
+        Some(mid) => mid.to_string(),
+        None => app
+            .hub
+            .newest(&req.channels)
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    };
+    let mut r = http::response(StatusCode::NOT_MODIFIED, "text/plain", http::empty());
+    http::expose_last_message_id(&mut r);
+    let h = r.headers_mut();
+    h.insert(
+        "Last-Message-Id",
+        HeaderValue::from_str(&last).unwrap_or(HeaderValue::from_static("")),
+    );
+    h.insert(header::EXPIRES, HeaderValue::from_static(MAGIC_EXPIRES));
+    r
+}
+

@@ -1,0 +1,290 @@
+//! HTTP/1.1 listeners and routing (spec §2.0): the subscriber listener (long polling,
+//! WebSocket, SSE, client publishing) and the trusted publish listener (`/bitrix/pub/`,
+//! `/server-stat/`, and client publishing too, as the Node "pub" processes serve `rest`).
+
+pub mod client_publish;
+pub mod frames;
+pub mod http;
+pub mod longpoll;
+pub mod publish;
+pub mod server_stat;
+pub mod sse;
+pub mod subscribe;
+pub mod websocket;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::config::Config;
+use crate::hub::{Counters, Hub, Subscriber};
+use crate::protocol::{Limits, Signer};
+use http::Body;
+
+/// Everything a request handler needs; shared by all connections.
+pub struct App {
+    pub hub: Arc<Hub>,
+    pub config: Config,
+    pub signer: Option<Signer>,
+    pub limits: Limits,
+    pub started_unix: u64,
+    pub process_unique_id: String,
+    /// Open TCP connections on both listeners.
+    pub connections: AtomicUsize,
+}
+
+impl App {
+    pub fn new(hub: Arc<Hub>, config: Config) -> Self {
+        let signer = config
+            .signature_key
+            .as_ref()
+            .map(|k| Signer::new(k.as_bytes(), config.signature_algo));
+        let limits = Limits {
+            max_messages_per_request: config.max_messages_per_request,
+            max_channels_per_request: config.max_channels_per_request,
+        };
+        let process_unique_id = format!("bxpush-{}", config.listen_sub.port());
+        Self {
+            hub,
+            config,
+            signer,
+            limits,
+            started_unix: crate::hub::now_unix(),
+            process_unique_id,
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    /// One log line and a counter per rejected request.
+    pub fn bad_request(&self, what: &str) {
+        self.hub.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("bad request: {what}");
+    }
+
+    /// Count a live connection of one kind for as long as the guard lives.
+    pub fn gauge(&self, field: fn(&Counters) -> &AtomicI64) -> Gauge {
+        field(&self.hub.counters).fetch_add(1, Ordering::Relaxed);
+        Gauge {
+            hub: self.hub.clone(),
+            field,
+        }
+    }
+}
+
+/// Decrements a connection gauge of the hub's counters when dropped.
+pub struct Gauge {
+    hub: Arc<Hub>,
+    field: fn(&Counters) -> &AtomicI64,
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        (self.field)(&self.hub.counters).fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A subscriber registered in the hub, unregistered when dropped (however the
+/// connection ends: normal close, error, cancelled request future).
+pub struct Attached {
+    hub: Arc<Hub>,
+    pub sub: Arc<Subscriber>,
+}
+
+impl Attached {
+    pub fn new(hub: Arc<Hub>, sub: Arc<Subscriber>) -> Self {
+        Self { hub, sub }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.sub);
+    }
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Sub,
+    Pub,
+}
+
+/// Accept connections until `stop` turns true.
+pub async fn accept_loop(
+    app: Arc<App>,
+    listener: TcpListener,
+    kind: Listener,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        if app.connections.load(Ordering::Relaxed) >= app.config.max_connections {
+            tracing::warn!(%peer, limit = app.config.max_connections, "connection refused: max_connections reached");
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        app.connections.fetch_add(1, Ordering::Relaxed);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc_app = app.clone();
+            let service = service_fn(move |req| route(svc_app.clone(), kind, req));
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection error");
+            }
+            app.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+fn path_is(path: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| path.starts_with(p))
+}
+
+const SUB_PATHS: &[&str] = &["/bitrix/subws/", "/bitrix/sub/"];
+const REST_PATHS: &[&str] = &["/bitrix/rest/", "/bitrix/pubweb/"];
+
+async fn route(
+    app: Arc<App>,
+    kind: Listener,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let resp = match (kind, &method) {
+        (_, &Method::OPTIONS)
+            if path_is(&path, SUB_PATHS)
+                || path_is(&path, REST_PATHS)
+                || path.starts_with("/bitrix/pub/") =>
+        {
+            http::options()
+        }
+        (Listener::Sub, &Method::GET) if path_is(&path, SUB_PATHS) => subscribe(app, req).await,
+        (_, &Method::POST) if path_is(&path, REST_PATHS) => {
+            client_publish::serve_http(app, req).await
+        }
+        (Listener::Pub, &Method::POST | &Method::GET) if path.starts_with("/bitrix/pub/") => {
+            publish::serve(app, req).await
+        }
+        (Listener::Pub, &Method::GET) if path.starts_with("/server-stat/") => {
+            server_stat::serve(&app)
+        }
+        _ => http::not_found(),
+    };
+    Ok(resp)
+}
+
+/// `GET /bitrix/sub(ws)/`: WebSocket upgrade, SSE stream or long poll.
+async fn subscribe(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let parsed = subscribe::parse(req.uri().query(), app.signer.as_ref());
+    if is_websocket_upgrade(&req) {
+        return upgrade(app, req, parsed);
+    }
+    let mut parsed = match parsed {
+        Ok(p) => p,
+        Err(code) => {
+            app.bad_request(&format!("subscribe: {}", code.reason()));
+            return http::error(code);
+        }
+    };
+    let wants_sse = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_sse {
+        if let Some(mid) = req
+            .headers()
+            .get("Last-Event-ID")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::protocol::MessageId::parse)
+        {
+            parsed.mid = Some(mid);
+        }
+        return sse::serve(app, parsed);
+    }
+    longpoll::serve(app, parsed).await
+}
+
+fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
+    let has = |name: header::HeaderName, want: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want)))
+    };
+    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
+}
+
+/// Accept the upgrade whatever the channel list: a bad one is closed with 4010 after
+/// the handshake (the code that makes the Bitrix client reload its config).
+fn upgrade(
+    app: Arc<App>,
+    mut req: Request<Incoming>,
+    parsed: Result<subscribe::SubscribeRequest, crate::protocol::ErrorCode>,
+) -> Response<Body> {
+    let path = req.uri().path();
+    // The ws library upgrades only on the exact route path.
+    if path != "/bitrix/subws/" && path != "/bitrix/sub/" {
+        return http::not_found();
+    }
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return http::text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
+    };
+    let version_ok = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    if !version_ok {
+        let mut r = http::text(StatusCode::BAD_REQUEST, "Unsupported WebSocket version");
+        r.headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => websocket::serve(app, upgraded, parsed).await,
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let accept = derive_accept_key(key.as_bytes());
+    let mut r = Response::new(http::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is ascii"),
+    );
+    r
+}

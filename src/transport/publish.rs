@@ -1,0 +1,144 @@
+//! Trusted publishing and queries on `/bitrix/pub/` (spec §2.4, 2.5, 2.7): what the
+//! Bitrix `pull` module sends. Reachable only on the publish listener (loopback by default).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::http::{self, Body, BodyError};
+use super::{server_stat, App};
+use crate::message::Sender;
+use crate::protocol::descriptor::{parse_channel_list, Trust};
+use crate::protocol::query::{parse_query, query_param};
+use crate::protocol::request::{parse_request_batch, Command};
+use crate::protocol::{proto, ChannelKey, ErrorCode};
+
+pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let pairs = parse_query(req.uri().query().unwrap_or(""));
+    let binary = query_param(&pairs, "binaryMode") == Some("true");
+    let method = req.method().clone();
+    let expiry = req
+        .headers()
+        .get("Message-Expiry")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|v| v.clamp(0, u32::MAX as i64) as u32)
+        .unwrap_or(0);
+    let channel_id = query_param(&pairs, "CHANNEL_ID").map(str::to_string);
+    let body = match http::read_body(req.into_body(), app.config.max_payload).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            app.bad_request("publish: body over max_payload");
+            return http::too_large();
+        }
+        Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
+    };
+    let result = match (method, binary) {
+        (Method::POST, true) => protobuf(&app, &body),
+        (Method::POST, false) => text(&app, channel_id.as_deref(), body, expiry),
+        (Method::GET, _) => channel_stats(&app, channel_id.as_deref(), &body),
+        _ => return http::not_found(),
+    };
+    result.unwrap_or_else(|code| {
+        app.bad_request(&format!("publish: {}", code.reason()));
+        http::error(code)
+    })
+}
+
+fn receivers(app: &App, list: &str) -> Result<Vec<ChannelKey>, ErrorCode> {
+    let ds = parse_channel_list(list, app.signer.as_ref(), Trust::Trusted)?;
+    if ds.len() > app.limits.max_channels_per_request {
+        return Err(ErrorCode::TooManyChannels);
+    }
+    let mut keys: Vec<ChannelKey> = ds.iter().map(|d| ChannelKey::private(d.private)).collect();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Text mode: the body is opaque (the site checker posts a bare token) and is spliced
+/// verbatim into the envelope. `Message-Expiry` ≤ 0 or absent = live only.
+fn text(
+    app: &App,
+    list: Option<&str>,
+    body: Bytes,
+    expiry: u32,
+) -> Result<Response<Body>, ErrorCode> {
+    let keys = receivers(app, list.unwrap_or(""))?;
+    app.hub
+        .publish(keys, body, expiry, Sender::Backend)
+        .map_err(|e| history_failed(&e))?;
+    Ok(http::ok_empty())
+}
+
+fn history_failed(e: &std::io::Error) -> ErrorCode {
+    tracing::error!(error = %e, "history write failed: message not published");
+    ErrorCode::CouldntGetLastMessages
+}
+
+/// `binaryMode=true`: a `RequestBatch` from PHP; `CHANNEL_ID` in the URL is ignored.
+fn protobuf(app: &App, body: &[u8]) -> Result<Response<Body>, ErrorCode> {
+    let now = crate::hub::now_unix();
+    match parse_request_batch(body, Trust::Trusted, app.signer.as_ref(), &app.limits)? {
+        Command::IncomingMessages(messages) => {
+            app.hub.counters.count_request("incomingMessages", now);
+            for m in messages {
+                app.hub.counters.count_message(&m.kind, now);
+                app.hub
+                    .publish(m.receivers, m.body, m.expiry, Sender::Backend)
+                    .map_err(|e| history_failed(&e))?;
+            }
+            Ok(http::ok_empty())
+        }
+        Command::ChannelStats(keys) => {
+            app.hub.counters.count_request("channelStats", now);
+            let stats: Vec<_> = keys
+                .iter()
+                .map(|k| (k.id, !k.public, app.hub.is_online(k)))
+                .collect();
+            Ok(http::binary(proto::channel_stats_response(&stats)))
+        }
+        Command::ServerStats => {
+            app.hub.counters.count_request("serverStats", now);
+            let json = server_stat::json(app).to_string();
+            Ok(http::binary(proto::server_stats_response(&json)))
+        }
+    }
+}
+
+/// `GET /bitrix/pub/?CHANNEL_ID=a/b`: `{"infos":[…]}` of the online private channels.
+/// The PHP agent may also send the list in a GET body (`CHANNEL_ID=…` form or bare).
+fn channel_stats(app: &App, list: Option<&str>, body: &[u8]) -> Result<Response<Body>, ErrorCode> {
+    let from_body;
+    let list = match list {
+        Some(l) if !l.is_empty() => l,
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            let pairs = parse_query(text.trim());
+            from_body = query_param(&pairs, "CHANNEL_ID")
+                .map(str::to_string)
+                .unwrap_or_else(|| text.trim().to_string());
+            from_body.as_str()
+        }
+    };
+    if list.split('/').all(str::is_empty) {
+        return Err(ErrorCode::NoChannels);
+    }
+    let keys = receivers(app, list).map_err(|e| match e {
+        ErrorCode::WrongChannelId => ErrorCode::InvalidChannelId,
+        other => other,
+    })?;
+    app.hub
+        .counters
+        .count_request("channelStats", crate::hub::now_unix());
+    let infos: Vec<_> = keys
+        .iter()
+        .filter(|k| app.hub.is_online(k))
+        .map(|k| serde_json::json!({"channel": k.id.to_hex(), "subscribers": 1}))
+        .collect();
+    Ok(http::text(
+        StatusCode::OK,
+        serde_json::json!({ "infos": infos }).to_string(),
+    ))
+}

@@ -1,0 +1,52 @@
+//! `GET /server-stat/` (spec §2.8): a JSON array with one object per process, in the
+//! Node server's shape, plus our own counters under `bxpush`.
+
+use std::sync::atomic::Ordering;
+
+use hyper::{Response, StatusCode};
+
+use super::http::{self, Body};
+use super::App;
+use crate::hub::Counters;
+
+pub fn json(app: &App) -> serde_json::Value {
+    let c = &app.hub.counters;
+    let now = crate::hub::now_unix();
+    let store = app.hub.store_stats();
+    serde_json::json!({
+        "pid": std::process::id(),
+        "date": crate::hub::now_ms(),
+        "processUniqueId": app.process_unique_id,
+        "channels": app.hub.channel_count(),
+        "limits": {
+            "maxPayload": app.config.max_payload,
+            "maxConnPerChannel": app.config.max_conn_per_channel,
+            "maxMessagesPerRequest": app.config.max_messages_per_request,
+            "maxChannelsPerRequest": app.config.max_channels_per_request,
+        },
+        "clusterMode": false,
+        "websockets": Counters::get(&c.websockets),
+        "pollings": Counters::get(&c.pollings),
+        "daily": c.daily_json(now),
+        "bxpush": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptimeSeconds": now.saturating_sub(app.started_unix),
+            "sse": Counters::get(&c.sse),
+            "connections": app.connections.load(Ordering::Relaxed),
+            "published": c.published.load(Ordering::Relaxed),
+            "slowReadersCut": c.slow_readers_cut.load(Ordering::Relaxed),
+            "kickedTooManyConnections": c.kicked_too_many.load(Ordering::Relaxed),
+            "badRequests": c.bad_requests.load(Ordering::Relaxed),
+            "storedMessages": store.messages,
+            "storedChannels": store.channels,
+            "storedBytes": store.bytes,
+        }
+    })
+}
+
+pub fn serve(app: &App) -> Response<Body> {
+    http::text(
+        StatusCode::OK,
+        serde_json::Value::Array(vec![json(app)]).to_string(),
+    )
+}

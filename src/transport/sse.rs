@@ -1,0 +1,74 @@
+//! Server-sent events (the Node server has none): `GET /bitrix/sub/` with
+//! `Accept: text/event-stream`. Each message is an event `id: <mid>` / `data: <envelope
+//! JSON>`; a browser's `EventSource` resumes by itself with `Last-Event-ID`. Comments
+//! keep proxies from timing the stream out.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::http::{self, Body};
+use super::subscribe::SubscribeRequest;
+use super::{frames, App, Attached, Gauge};
+use crate::hub::CloseReason;
+
+struct Stream {
+    attached: Attached,
+    first: Option<Bytes>,
+    heartbeat: tokio::time::Interval,
+    done: bool,
+    _gauge: Gauge,
+}
+
+pub fn serve(app: Arc<App>, req: SubscribeRequest) -> Response<Body> {
+    let gauge = app.gauge(|c| &c.sse);
+    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    // `retry` makes EventSource reconnect after 2 s (its default varies by browser).
+    let mut first = b"retry: 2000\n: bxpush\n\n".to_vec();
+    if sub.gap {
+        first.extend_from_slice(b"event: history_gap\ndata: {}\n\n");
+    }
+    first.extend_from_slice(&frames::sse_events(&sub.replay));
+    let period = app.config.sse_heartbeat;
+    let state = Stream {
+        attached: Attached::new(app.hub.clone(), sub.subscriber),
+        first: Some(Bytes::from(first)),
+        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        done: false,
+        _gauge: gauge,
+    };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        if let Some(first) = st.first.take() {
+            return Some((Ok(Frame::data(first)), st));
+        }
+        let chunk = tokio::select! {
+            r = st.attached.sub.recv() => match r {
+                Ok(msgs) => frames::sse_events(&msgs),
+                Err(reason) => {
+                    st.done = true;
+                    Bytes::from(match reason {
+                        CloseReason::TooManyConnections => "event: close\ndata: 4029\n\n",
+                        CloseReason::SlowReader => "event: close\ndata: slow reader\n\n",
+                        CloseReason::Shutdown => "event: close\ndata: shutdown\n\n",
+                    })
+                }
+            },
+            _ = st.heartbeat.tick() => Bytes::from_static(b": ping\n\n"),
+        };
+        Some((Ok(Frame::data(chunk)), st))
+    });
+    let body = StreamBody::new(stream).boxed_unsync();
+    let mut r = http::response(StatusCode::OK, "text/event-stream", body);
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx would otherwise buffer the stream.
+    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
+    r
+}

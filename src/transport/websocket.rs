@@ -1,0 +1,155 @@
+//! WebSocket subscribers (spec §2.3): text or protobuf frames, replay after `mid`, pings
+//! with dead-peer termination, client `RequestBatch` frames in binary mode, and a bad
+//! channel list answered by accepting the upgrade and closing with 4010 (the close code
+//! that makes the Bitrix client reload its config).
+//!
+//! Frames are sent as soon as a message is queued; what is already queued when the
+//! socket is writable goes out as one frame (no 400 ms window as in the Node server).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::subscribe::SubscribeRequest;
+use super::{client_publish, frames, App, Attached};
+use crate::message::Message;
+use crate::protocol::ErrorCode;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Small buffers: tungstenite's default 128 KiB read buffer would cost that much per idle
+/// connection (see DESIGN.md); with 0 it reads a frame header on demand.
+fn ws_config(max_payload: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(0)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_payload.saturating_mul(4).max(64 * 1024))
+        .max_message_size(Some(max_payload))
+        .max_frame_size(Some(max_payload))
+}
+
+pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: Result<SubscribeRequest, ErrorCode>) {
+    let mut ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(ws_config(app.config.max_payload)),
+    )
+    .await;
+    let req = match req {
+        Ok(r) => r,
+        Err(code) => {
+            app.bad_request(&format!("websocket subscribe: {}", code.reason()));
+            close(&mut ws, code.code(), code.reason()).await;
+            return;
+        }
+    };
+    let _gauge = app.gauge(|c| &c.websockets);
+    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    let attached = Attached::new(app.hub.clone(), sub.subscriber);
+    if !sub.replay.is_empty() && send(&mut ws, &req, &sub.replay).await.is_err() {
+        return;
+    }
+    drop(sub.replay);
+    run(&app, &mut ws, &req, &attached).await;
+}
+
+/// The connection's life after the handshake. Returns when the socket is done.
+async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached) {
+    let period = app.config.ws_ping_interval;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut pong_seen = true;
+    loop {
+        tokio::select! {
+            r = attached.sub.recv() => match r {
+                Ok(msgs) => {
+                    if send(ws, req, &msgs).await.is_err() {
+                        return;
+                    }
+                }
+                Err(reason) => {
+                    let (code, text) = reason.ws_close();
+                    close(ws, code, text).await;
+                    return;
+                }
+            },
+            frame = ws.next() => match frame {
+                None => return,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "websocket read error");
+                    return;
+                }
+                Some(Ok(WsMessage::Pong(_))) => {
+                    pong_seen = true;
+                    app.hub.touch(&req.channels);
+                }
+                Some(Ok(WsMessage::Binary(data))) if req.binary => {
+                    match client_publish::handle(app, req.publisher, &data) {
+                        Ok(Some(reply)) => {
+                            if ws.send(WsMessage::Binary(reply.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(code) => {
+                            app.bad_request(&format!("websocket request: {}", code.reason()));
+                            close(ws, code.code(), code.reason()).await;
+                            return;
+                        }
+                    }
+                }
+                // Text frames (and binary ones in text mode) are ignored, as in Node;
+                // pings are answered by tungstenite; a close is echoed by it.
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if !pong_seen {
+                    tracing::debug!("websocket peer did not answer the last ping: terminated");
+                    return;
+                }
+                pong_seen = false;
+                if ws.send(WsMessage::Ping(Bytes::from_static(b"ws ping"))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, req: &SubscribeRequest, msgs: &[Arc<Message>]) -> Result<(), ()> {
+    let frame = if req.binary {
+        WsMessage::Binary(frames::binary_batch(msgs))
+    } else {
+        WsMessage::Text(text_frame(frames::text_batch(msgs)))
+    };
+    ws.send(frame).await.map_err(|_| ())
+}
+
+/// Envelopes are UTF-8 unless someone published a non-UTF-8 body through the text
+/// endpoint (which is not validated, by the protocol); such bytes are replaced.
+fn text_frame(bytes: Bytes) -> Utf8Bytes {
+    match std::str::from_utf8(&bytes) {
+        // SAFETY: just checked to be valid UTF-8.
+        Ok(_) => unsafe { Utf8Bytes::from_bytes_unchecked(bytes) },
+        Err(_) => Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+async fn close(ws: &mut Ws, code: u16, reason: String) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(reason),
+    };
+    let _ = ws.close(Some(frame)).await;
+    // Give the peer a moment to answer the close so the TCP close is clean.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
