@@ -153,7 +153,11 @@ impl Layer {
                 d.long_poll_timeout,
                 "long_poll_timeout",
             )?,
-            ws_ping_interval: secs(self.ws_ping_interval, d.ws_ping_interval, "ws_ping_interval")?,
+            ws_ping_interval: secs(
+                self.ws_ping_interval,
+                d.ws_ping_interval,
+                "ws_ping_interval",
+            )?,
             sse_heartbeat: secs(self.sse_heartbeat, d.sse_heartbeat, "sse_heartbeat")?,
             message_ttl: self.message_ttl.unwrap_or(d.message_ttl),
             online_ttl: self.online_ttl.unwrap_or(d.online_ttl),
@@ -212,7 +216,10 @@ impl Layer {
                     continue;
                 };
                 // Node listens on every address when `hostname` is absent.
-                let host = s.get("hostname").and_then(|h| h.as_str()).unwrap_or("0.0.0.0");
+                let host = s
+                    .get("hostname")
+                    .and_then(|h| h.as_str())
+                    .unwrap_or("0.0.0.0");
                 let addr: SocketAddr = format!("{host}:{port}")
                     .parse()
                     .or_else(|_| format!("[{host}]:{port}").parse())

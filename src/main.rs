@@ -11,7 +11,11 @@ use bxpush::config::{Config, Layer};
 use bxpush::runtime::Server;
 
 #[derive(Parser)]
-#[command(name = "bxpush", version, about = "Push & Pull server for 1C-Bitrix sites")]
+#[command(
+    name = "bxpush",
+    version,
+    about = "Push & Pull server for 1C-Bitrix sites"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -176,8 +180,7 @@ fn key_for(data_dir: Option<&Path>) -> Result<String, String> {
         let key = random_key();
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
-        write_private(&path, &key)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         return Ok(key);
     }
     Ok(random_key())
@@ -206,7 +209,9 @@ fn print_banner(config: &Config, server: &Server, generated: bool) {
     let publ = server.pub_addr();
     println!("bxpush {} is running.", env!("CARGO_PKG_VERSION"));
     println!("  WebSocket:    ws://{sub}/bitrix/subws/");
-    println!("  Long polling: http://{sub}/bitrix/sub/   (SSE: same URL with Accept: text/event-stream)");
+    println!(
+        "  Long polling: http://{sub}/bitrix/sub/   (SSE: same URL with Accept: text/event-stream)"
+    );
     println!("  Publish:      http://{publ}/bitrix/pub/   (trusted; keep it on loopback)");
     println!("  Stats:        http://{publ}/server-stat/");
     if generated {

@@ -54,8 +54,18 @@ impl Server {
         let app = Arc::new(App::new(hub.clone(), config));
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![
-            tokio::spawn(accept_loop(app.clone(), sub, Listener::Sub, stop_rx.clone())),
-            tokio::spawn(accept_loop(app.clone(), publ, Listener::Pub, stop_rx.clone())),
+            tokio::spawn(accept_loop(
+                app.clone(),
+                sub,
+                Listener::Sub,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(accept_loop(
+                app.clone(),
+                publ,
+                Listener::Pub,
+                stop_rx.clone(),
+            )),
         ];
         tasks.push(tokio::spawn(upkeep(hub, stop_rx)));
         let stats = app.hub.store_stats();

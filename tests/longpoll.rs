@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn lp_path(c: &Channel, extra: &str) -> String {
-    format!("/bitrix/sub/?CHANNEL_ID={}&revision=19{extra}", enc(&c.descriptor()))
+    format!(
+        "/bitrix/sub/?CHANNEL_ID={}&revision=19{extra}",
+        enc(&c.descriptor())
+    )
 }
 
 #[tokio::test]
@@ -17,10 +20,16 @@ async fn idle_poll_ends_with_304_magic_expires_and_mid() {
     let r = get(s.sub, &lp_path(&c, "&mid=17959531890000000000000099")).await;
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(r.status, 304);
-    assert_eq!(r.header("last-message-id"), Some("17959531890000000000000099"));
+    assert_eq!(
+        r.header("last-message-id"),
+        Some("17959531890000000000000099")
+    );
     assert_eq!(r.header("expires"), Some("Thu, 01 Jan 1973 11:11:01 GMT"));
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("Last-Message-Id"));
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("Last-Message-Id")
+    );
     assert!(r.body.is_empty());
 }
 
@@ -61,7 +70,10 @@ async fn parked_poll_gets_live_message_in_envelope() {
     assert_eq!(env[0]["text"]["command"], "message");
     let mid = env[0]["mid"].as_str().unwrap();
     assert_eq!(mid.len(), 26);
-    assert_eq!(env[0]["id"].as_u64().unwrap(), mid[10..].parse::<u64>().unwrap());
+    assert_eq!(
+        env[0]["id"].as_u64().unwrap(),
+        mid[10..].parse::<u64>().unwrap()
+    );
     // The verbatim body is inside the envelope.
     assert!(r.text().contains(&format!("\"text\":{body}}}")));
 }
@@ -72,7 +84,10 @@ async fn resume_with_mid_replays_everything_after_it_in_one_reply() {
     let c = Channel::random();
     s.publish(&[&c], &php_body("m", "1"), 86400).await;
     let first = get(s.sub, &lp_path(&c, "&mid=00000000000000000000000000")).await;
-    let mid1 = envelopes(&first.text())[0]["mid"].as_str().unwrap().to_string();
+    let mid1 = envelopes(&first.text())[0]["mid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     s.publish(&[&c], &php_body("m", "2"), 86400).await;
     s.publish(&[&c], &php_body("m", "3"), 86400).await;
     // Live only (expiry 0): never replayed.
@@ -80,7 +95,10 @@ async fn resume_with_mid_replays_everything_after_it_in_one_reply() {
     let r = get(s.sub, &lp_path(&c, &format!("&mid={mid1}"))).await;
     assert_eq!(r.status, 200);
     let env = envelopes(&r.text());
-    let texts: Vec<_> = env.iter().map(|e| e["text"]["params"]["text"].clone()).collect();
+    let texts: Vec<_> = env
+        .iter()
+        .map(|e| e["text"]["params"]["text"].clone())
+        .collect();
     assert_eq!(texts, vec!["2", "3"]);
     assert!(env[0]["mid"].as_str() < env[1]["mid"].as_str());
 }
@@ -92,7 +110,11 @@ async fn binary_mode_poll_returns_protobuf_response_batch() {
     let s = TestServer::start().await;
     let c = Channel::random();
     s.publish(&[&c], &php_body("bin", "x"), 86400).await;
-    let r = get(s.sub, &lp_path(&c, "&binaryMode=true&mid=00000000000000000000000000")).await;
+    let r = get(
+        s.sub,
+        &lp_path(&c, "&binaryMode=true&mid=00000000000000000000000000"),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     let batch = proto::ResponseBatch::decode(r.body.as_slice()).unwrap();
@@ -102,7 +124,10 @@ async fn binary_mode_poll_returns_protobuf_response_batch() {
     assert_eq!(out.messages.len(), 1);
     assert_eq!(out.messages[0].id.len(), 13);
     assert_eq!(out.messages[0].expiry, 86400);
-    assert_eq!(out.messages[0].sender.as_ref().unwrap().r#type, proto::SenderType::Backend as i32);
+    assert_eq!(
+        out.messages[0].sender.as_ref().unwrap().r#type,
+        proto::SenderType::Backend as i32
+    );
     assert!(String::from_utf8_lossy(&out.messages[0].body).contains("\"command\":\"bin\""));
 }
 
@@ -129,12 +154,26 @@ async fn bad_channel_lists_get_4010() {
 async fn same_path_as_websocket_and_options_and_404() {
     let s = TestServer::with(|c| c.long_poll_timeout = Duration::from_secs(1)).await;
     let c = Channel::random();
-    let r = get(s.sub, &format!("/bitrix/subws/?CHANNEL_ID={}", enc(&c.descriptor()))).await;
+    let r = get(
+        s.sub,
+        &format!("/bitrix/subws/?CHANNEL_ID={}", enc(&c.descriptor())),
+    )
+    .await;
     assert_eq!(r.status, 304);
-    let r = raw(s.sub, b"OPTIONS /bitrix/sub/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        s.sub,
+        b"OPTIONS /bitrix/sub/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-methods"), Some("POST, GET, DELETE, OPTIONS"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("If-Modified-Since, If-None-Match"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("POST, GET, DELETE, OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("If-Modified-Since, If-None-Match")
+    );
     let r = get(s.sub, "/nope").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
@@ -151,9 +190,14 @@ async fn message_to_private_and_shared_channel_arrives_once() {
     let shared = Channel::random();
     let q = format!(
         "/bitrix/sub/?CHANNEL_ID={}&mid=00000000000000000000000000",
-        enc(&format!("{}/{}", user.descriptor(), shared.shared_descriptor()))
+        enc(&format!(
+            "{}/{}",
+            user.descriptor(),
+            shared.shared_descriptor()
+        ))
     );
-    s.publish(&[&user, &shared], &php_body("both", "x"), 86400).await;
+    s.publish(&[&user, &shared], &php_body("both", "x"), 86400)
+        .await;
     let r = get(s.sub, &q).await;
     assert_eq!(envelopes(&r.text()).len(), 1);
 }

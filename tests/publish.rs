@@ -24,14 +24,22 @@ async fn text_publish_answers_200_empty_and_stores_with_expiry() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert!(r.body.is_empty());
     let got = get(s.sub, &lp(&c, ZERO)).await;
-    assert_eq!(envelopes(&got.text())[0]["text"]["params"]["text"], "stored");
+    assert_eq!(
+        envelopes(&got.text())[0]["text"]["params"]["text"],
+        "stored"
+    );
 }
 
 #[tokio::test]
 async fn missing_or_non_positive_expiry_is_live_only() {
     let s = TestServer::with(|c| c.long_poll_timeout = Duration::from_secs(1)).await;
     let c = Channel::random();
-    for header in ["", "Message-Expiry: 0\r\n", "Message-Expiry: -5\r\n", "Message-Expiry: abc\r\n"] {
+    for header in [
+        "",
+        "Message-Expiry: 0\r\n",
+        "Message-Expiry: -5\r\n",
+        "Message-Expiry: abc\r\n",
+    ] {
         let body = php_body("m", "live");
         let req = format!(
             "POST /bitrix/pub/?CHANNEL_ID={} HTTP/1.1\r\nHost: x\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -55,7 +63,12 @@ async fn site_checker_bare_token_over_http_1_0_is_delivered_verbatim() {
     let r = raw(s.publ, req.as_bytes()).await;
     assert_eq!(r.status, 200);
     let got = get(s.sub, &lp(&c, ZERO)).await;
-    assert!(got.text().contains(&format!("\"text\":{token}}}#!NGINXNME!#")), "{}", got.text());
+    assert!(
+        got.text()
+            .contains(&format!("\"text\":{token}}}#!NGINXNME!#")),
+        "{}",
+        got.text()
+    );
     // DELETE is not a route (Node answers 404 too).
     let r = raw(s.publ, b"DELETE /bitrix/pub/?CHANNEL_ID=x HTTP/1.0\r\n\r\n").await;
     assert_eq!(r.status, 404);
@@ -65,15 +78,35 @@ async fn site_checker_bare_token_over_http_1_0_is_delivered_verbatim() {
 async fn signed_descriptors_are_accepted_on_the_trusted_path_but_checked() {
     let s = TestServer::start().await;
     let c = Channel::random();
-    let ok = post(s.publ, &format!("/bitrix/pub/?CHANNEL_ID={}", c.descriptor()), b"{}").await;
+    let ok = post(
+        s.publ,
+        &format!("/bitrix/pub/?CHANNEL_ID={}", c.descriptor()),
+        b"{}",
+    )
+    .await;
     assert_eq!(ok.status, 200);
-    let forged = format!("{}:{}.{}", c.private.to_hex(), c.public.to_hex(), "0".repeat(40));
+    let forged = format!(
+        "{}:{}.{}",
+        c.private.to_hex(),
+        c.public.to_hex(),
+        "0".repeat(40)
+    );
     let bad = post(s.publ, &format!("/bitrix/pub/?CHANNEL_ID={forged}"), b"{}").await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.text(), "4010: Wrong Channel Id.");
-    let too_many: Vec<String> = (0..101).map(|_| Channel::random().private.to_hex()).collect();
-    let r = post(s.publ, &format!("/bitrix/pub/?CHANNEL_ID={}", too_many.join("/")), b"{}").await;
-    assert_eq!(r.text(), "4018: Request exceeded the maximum number of channels.");
+    let too_many: Vec<String> = (0..101)
+        .map(|_| Channel::random().private.to_hex())
+        .collect();
+    let r = post(
+        s.publ,
+        &format!("/bitrix/pub/?CHANNEL_ID={}", too_many.join("/")),
+        b"{}",
+    )
+    .await;
+    assert_eq!(
+        r.text(),
+        "4018: Request exceeded the maximum number of channels."
+    );
 }
 
 #[tokio::test]
@@ -81,7 +114,12 @@ async fn protobuf_publish_of_spec_vector_is_delivered() {
     let s = TestServer::start().await;
     // Spec §11.5: the PHP-style RequestBatch to private f6fcf2d5d6c2764e292968f0d64b7530.
     let batch = hex::decode("0a82020aff010afc010a140a10f6fcf2d5d6c2764e292968f0d64b753010011ad3017b226d6f64756c655f6964223a22696d222c22636f6d6d616e64223a226d657373616765222c22706172616d73223a7b2274657874223a226869227d2c226578747261223a7b227365727665725f74696d65223a22323032342d30312d30315430333a30303a30302b30333a3030222c227365727665725f74696d655f756e6978223a313730343036373230302e352c227365727665725f6e616d65223a226578616d706c652e636f6d222c227265766973696f6e5f776562223a31392c227265766973696f6e5f6d6f62696c65223a337d7d2080a3052a0a696d5f6d657373616765").unwrap();
-    let r = post(s.publ, "/bitrix/pub/?binaryMode=true&hostname=example.com", &batch).await;
+    let r = post(
+        s.publ,
+        "/bitrix/pub/?binaryMode=true&hostname=example.com",
+        &batch,
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     let c = Channel {
@@ -101,26 +139,48 @@ async fn protobuf_publish_of_spec_vector_is_delivered() {
 async fn protobuf_errors_answer_400_with_code() {
     let s = TestServer::start().await;
     let r = post(s.publ, "/bitrix/pub/?binaryMode=true", &[1, 2, 3, 4, 5]).await;
-    assert_eq!((r.status, r.text().as_str()), (400, "4013: Wrong Request Data."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "4013: Wrong Request Data.")
+    );
     let empty_msgs = proto::RequestBatch {
         requests: vec![proto::Request {
             command: Some(proto::request::Command::IncomingMessages(Default::default())),
         }],
     };
-    let r = post(s.publ, "/bitrix/pub/?binaryMode=true", &empty_msgs.encode_to_vec()).await;
-    assert_eq!(r.text(), "4016: Request exceeded the maximum number of messages.");
+    let r = post(
+        s.publ,
+        "/bitrix/pub/?binaryMode=true",
+        &empty_msgs.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(
+        r.text(),
+        "4016: Request exceeded the maximum number of messages."
+    );
     let bad_id = proto::RequestBatch {
         requests: vec![proto::Request {
-            command: Some(proto::request::Command::IncomingMessages(proto::IncomingMessagesRequest {
-                messages: vec![proto::IncomingMessage {
-                    receivers: vec![proto::Receiver { id: vec![1, 2, 3], is_private: true, signature: vec![] }],
-                    body: "{}".into(),
-                    ..Default::default()
-                }],
-            })),
+            command: Some(proto::request::Command::IncomingMessages(
+                proto::IncomingMessagesRequest {
+                    messages: vec![proto::IncomingMessage {
+                        receivers: vec![proto::Receiver {
+                            id: vec![1, 2, 3],
+                            is_private: true,
+                            signature: vec![],
+                        }],
+                        body: "{}".into(),
+                        ..Default::default()
+                    }],
+                },
+            )),
         }],
     };
-    let r = post(s.publ, "/bitrix/pub/?binaryMode=true", &bad_id.encode_to_vec()).await;
+    let r = post(
+        s.publ,
+        "/bitrix/pub/?binaryMode=true",
+        &bad_id.encode_to_vec(),
+    )
+    .await;
     assert_eq!(r.text(), "4019: Request has an invalid channel id.");
     // Still serving.
     assert_eq!(get(s.publ, "/server-stat/").await.status, 200);
@@ -132,7 +192,11 @@ async fn channel_stats_text_lists_only_online_private_channels() {
     let online = Channel::random();
     let offline = Channel::random();
     let _ws = ws_connect(s.sub, &format!("CHANNEL_ID={}", enc(&online.descriptor()))).await;
-    let q = format!("/bitrix/pub/?CHANNEL_ID={}/{}", online.private.to_hex(), offline.private.to_hex());
+    let q = format!(
+        "/bitrix/pub/?CHANNEL_ID={}/{}",
+        online.private.to_hex(),
+        offline.private.to_hex()
+    );
     let mut r = get(s.publ, &q).await;
     for _ in 0..50 {
         if r.text().contains(&online.private.to_hex()) {
@@ -144,10 +208,17 @@ async fn channel_stats_text_lists_only_online_private_channels() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.text(),
-        format!(r#"{{"infos":[{{"channel":"{}","subscribers":1}}]}}"#, online.private.to_hex())
+        format!(
+            r#"{{"infos":[{{"channel":"{}","subscribers":1}}]}}"#,
+            online.private.to_hex()
+        )
     );
     // The PHP agent's GET with a form body and no query.
-    let body = format!("CHANNEL_ID={}/{}", online.private.to_hex(), offline.private.to_hex());
+    let body = format!(
+        "CHANNEL_ID={}/{}",
+        online.private.to_hex(),
+        offline.private.to_hex()
+    );
     let req = format!(
         "GET /bitrix/pub/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -166,27 +237,46 @@ async fn protobuf_channel_stats_and_server_stats() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let req = proto::RequestBatch {
         requests: vec![proto::Request {
-            command: Some(proto::request::Command::ChannelStats(proto::ChannelStatsRequest {
-                channels: vec![
-                    proto::ProtoChannelId { id: online.private.as_bytes().to_vec(), is_private: true, signature: vec![] },
-                    proto::ProtoChannelId { id: vec![0; 16], is_private: true, signature: vec![] },
-                ],
-            })),
+            command: Some(proto::request::Command::ChannelStats(
+                proto::ChannelStatsRequest {
+                    channels: vec![
+                        proto::ProtoChannelId {
+                            id: online.private.as_bytes().to_vec(),
+                            is_private: true,
+                            signature: vec![],
+                        },
+                        proto::ProtoChannelId {
+                            id: vec![0; 16],
+                            is_private: true,
+                            signature: vec![],
+                        },
+                    ],
+                },
+            )),
         }],
     };
     let r = post(s.publ, "/bitrix/pub/?binaryMode=true", &req.encode_to_vec()).await;
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     let batch = proto::ResponseBatch::decode(r.body.as_slice()).unwrap();
-    let Some(proto::response::Command::ChannelStats(st)) = &batch.responses[0].command else { panic!() };
-    assert_eq!(st.channels.iter().map(|c| c.is_online).collect::<Vec<_>>(), vec![true, false]);
+    let Some(proto::response::Command::ChannelStats(st)) = &batch.responses[0].command else {
+        panic!()
+    };
+    assert_eq!(
+        st.channels.iter().map(|c| c.is_online).collect::<Vec<_>>(),
+        vec![true, false]
+    );
     let req = proto::RequestBatch {
         requests: vec![proto::Request {
-            command: Some(proto::request::Command::ServerStats(proto::ServerStatsRequest {})),
+            command: Some(proto::request::Command::ServerStats(
+                proto::ServerStatsRequest {},
+            )),
         }],
     };
     let r = post(s.publ, "/bitrix/pub/?binaryMode=true", &req.encode_to_vec()).await;
     let batch = proto::ResponseBatch::decode(r.body.as_slice()).unwrap();
-    let Some(proto::response::Command::ServerStats(j)) = &batch.responses[0].command else { panic!() };
+    let Some(proto::response::Command::ServerStats(j)) = &batch.responses[0].command else {
+        panic!()
+    };
     let v: serde_json::Value = serde_json::from_str(&j.json).unwrap();
     assert_eq!(v["websockets"], 1);
 }
@@ -196,9 +286,19 @@ async fn oversize_body_gets_413_and_server_keeps_serving() {
     let s = TestServer::with(|c| c.max_payload = 1024).await;
     let c = Channel::random();
     let big = vec![b'x'; 4096];
-    let r = post(s.publ, &format!("/bitrix/pub/?CHANNEL_ID={}", c.private.to_hex()), &big).await;
+    let r = post(
+        s.publ,
+        &format!("/bitrix/pub/?CHANNEL_ID={}", c.private.to_hex()),
+        &big,
+    )
+    .await;
     assert_eq!(r.status, 413);
-    let r = post(s.publ, &format!("/bitrix/pub/?CHANNEL_ID={}", c.private.to_hex()), b"{}").await;
+    let r = post(
+        s.publ,
+        &format!("/bitrix/pub/?CHANNEL_ID={}", c.private.to_hex()),
+        b"{}",
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -212,7 +312,14 @@ async fn server_stat_is_a_json_array_in_the_node_shape() {
     assert_eq!(o["pid"], std::process::id());
     assert_eq!(o["limits"]["maxPayload"], 1_048_576);
     assert_eq!(o["limits"]["maxConnPerChannel"], 100);
-    for k in ["date", "processUniqueId", "channels", "websockets", "pollings", "daily"] {
+    for k in [
+        "date",
+        "processUniqueId",
+        "channels",
+        "websockets",
+        "pollings",
+        "daily",
+    ] {
         assert!(!o[k].is_null(), "{k} missing");
     }
     // Not on the subscriber listener.

@@ -10,7 +10,11 @@ use std::time::Duration;
 use common::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Proc {
@@ -51,7 +55,16 @@ async fn spawn_on(dir: &TempDir, sub: u16, publ: u16) -> Proc {
     let (s, p) = (format!("127.0.0.1:{sub}"), format!("127.0.0.1:{publ}"));
     let d = dir.0.to_str().unwrap().to_string();
     spawn(
-        &["--listen-sub", &s, "--listen-pub", &p, "--signature-key", KEY, "--data-dir", &d],
+        &[
+            "--listen-sub",
+            &s,
+            "--listen-pub",
+            &p,
+            "--signature-key",
+            KEY,
+            "--data-dir",
+            &d,
+        ],
         sub,
         publ,
     )
@@ -69,7 +82,11 @@ async fn publish(p: &Proc, c: &Channel, text: &str, expiry: u32) {
 }
 
 async fn replay(p: &Proc, c: &Channel, mid: &str) -> Vec<serde_json::Value> {
-    let r = get(p.sub, &format!("/bitrix/sub/?CHANNEL_ID={}&mid={mid}", enc(&c.descriptor()))).await;
+    let r = get(
+        p.sub,
+        &format!("/bitrix/sub/?CHANNEL_ID={}&mid={mid}", enc(&c.descriptor())),
+    )
+    .await;
     envelopes(&r.text())
 }
 
@@ -91,7 +108,10 @@ async fn history_survives_sigkill_and_ids_keep_increasing() {
     drop(p); // SIGKILL
     let p = spawn_on(&dir, sub, publ).await;
     let after = replay(&p, &c, ZERO).await;
-    assert_eq!(after, before, "every stored message is back, in order, unchanged");
+    assert_eq!(
+        after, before,
+        "every stored message is back, in order, unchanged"
+    );
     publish(&p, &c, "new", 86400).await;
     let newer = replay(&p, &c, &last_before).await;
     assert_eq!(newer.len(), 1);
@@ -140,17 +160,35 @@ async fn node_json_config_and_env_and_toml_set_the_server_up() {
     drop(p);
 
     let toml = dir.0.join("bxpush.toml");
-    std::fs::write(&toml, format!("listen_sub = \"127.0.0.1:{sub}\"\nmax_payload = 4096\n")).unwrap();
+    std::fs::write(
+        &toml,
+        format!("listen_sub = \"127.0.0.1:{sub}\"\nmax_payload = 4096\n"),
+    )
+    .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_bxpush"))
-        .args(["serve", "--config", toml.to_str().unwrap(), "--signature-key", KEY])
+        .args([
+            "serve",
+            "--config",
+            toml.to_str().unwrap(),
+            "--signature-key",
+            KEY,
+        ])
         .env("BXPUSH_LISTEN_PUB", format!("127.0.0.1:{publ}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let p = Proc { child, sub: format!("127.0.0.1:{sub}").parse().unwrap(), publ: format!("127.0.0.1:{publ}").parse().unwrap() };
-    eventually(10, async || tokio::net::TcpStream::connect(p.publ).await.is_ok()).await;
-    let v: serde_json::Value = serde_json::from_slice(&get(p.publ, "/server-stat/").await.body).unwrap();
+    let p = Proc {
+        child,
+        sub: format!("127.0.0.1:{sub}").parse().unwrap(),
+        publ: format!("127.0.0.1:{publ}").parse().unwrap(),
+    };
+    eventually(10, async || {
+        tokio::net::TcpStream::connect(p.publ).await.is_ok()
+    })
+    .await;
+    let v: serde_json::Value =
+        serde_json::from_slice(&get(p.publ, "/server-stat/").await.body).unwrap();
     assert_eq!(v[0]["limits"]["maxPayload"], 4096);
 }
 
@@ -165,12 +203,27 @@ fn bad_settings_are_refused_with_a_message_naming_the_fix() {
         assert!(!out.status.success(), "{args:?} should fail");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    assert!(run(&["--signature-algo", "md5", "--listen-sub", "127.0.0.1:0", "--listen-pub", "127.0.0.1:0"]).contains("signature_algo"));
+    assert!(run(&[
+        "--signature-algo",
+        "md5",
+        "--listen-sub",
+        "127.0.0.1:0",
+        "--listen-pub",
+        "127.0.0.1:0"
+    ])
+    .contains("signature_algo"));
     assert!(run(&["--listen-sub", "not-an-address"]).contains("listen-sub"));
     assert!(run(&["--config", "/nonexistent/bxpush.toml"]).contains("cannot read config file"));
     // A port already in use names the flag to change.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let msg = run(&["--listen-sub", &addr, "--listen-pub", "127.0.0.1:0", "--signature-key", KEY]);
+    let msg = run(&[
+        "--listen-sub",
+        &addr,
+        "--listen-pub",
+        "127.0.0.1:0",
+        "--signature-key",
+        KEY,
+    ]);
     assert!(msg.contains("--listen-sub"), "{msg}");
 }

@@ -58,8 +58,12 @@ async fn sse_streams_events_with_mid_ids() {
     let mut st = open(s.sub, &format!("CHANNEL_ID={}", enc(&c.descriptor())), "").await;
     let head = read_until(&mut st, ": bxpush", 1).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"));
-    assert!(head.to_ascii_lowercase().contains("access-control-allow-origin: *"));
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: text/event-stream"));
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("access-control-allow-origin: *"));
     s.publish(&[&c], &php_body("m", "one"), 86400).await;
     s.publish(&[&c], &php_body("m", "two"), 0).await;
     let text = read_until(&mut st, "id: ", 2).await;
@@ -75,7 +79,15 @@ async fn sse_resumes_from_last_event_id_or_mid() {
     let s = TestServer::start().await;
     let c = Channel::random();
     s.publish(&[&c], &php_body("m", "1"), 86400).await;
-    let mut st = open(s.sub, &format!("CHANNEL_ID={}&mid=00000000000000000000000000", enc(&c.descriptor())), "").await;
+    let mut st = open(
+        s.sub,
+        &format!(
+            "CHANNEL_ID={}&mid=00000000000000000000000000",
+            enc(&c.descriptor())
+        ),
+        "",
+    )
+    .await;
     let ev = events(&read_until(&mut st, "id: ", 1).await);
     let mid1 = ev[0].0.clone();
     drop(st);
@@ -83,7 +95,10 @@ async fn sse_resumes_from_last_event_id_or_mid() {
     // Last-Event-ID wins over the query's mid, as a browser's reconnect sends it.
     let mut st = open(
         s.sub,
-        &format!("CHANNEL_ID={}&mid=00000000000000000000000000", enc(&c.descriptor())),
+        &format!(
+            "CHANNEL_ID={}&mid=00000000000000000000000000",
+            enc(&c.descriptor())
+        ),
         &format!("Last-Event-ID: {mid1}\r\n"),
     )
     .await;
@@ -99,9 +114,17 @@ async fn sse_sends_heartbeats_and_rejects_bad_channels() {
     let c = Channel::random();
     let mut st = open(s.sub, &format!("CHANNEL_ID={}", enc(&c.descriptor())), "").await;
     read_until(&mut st, ": ping", 1).await;
-    let mut bad = open(s.sub, &format!("CHANNEL_ID={}", c.private.to_hex()), "Connection: close\r\n").await;
+    let mut bad = open(
+        s.sub,
+        &format!("CHANNEL_ID={}", c.private.to_hex()),
+        "Connection: close\r\n",
+    )
+    .await;
     let mut buf = Vec::new();
     bad.read_to_end(&mut buf).await.unwrap();
     let r = parse_reply(&buf);
-    assert_eq!((r.status, r.text().as_str()), (400, "4010: Wrong Channel Id."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "4010: Wrong Channel Id.")
+    );
 }

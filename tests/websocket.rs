@@ -35,7 +35,11 @@ async fn text_mode_delivers_envelope_at_once() {
         panic!("text frame expected")
     };
     // No batching window: well under the Node server's 400 ms.
-    assert!(started.elapsed() < Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
     let env = envelopes(t.as_str());
     assert_eq!(env.len(), 1);
     assert_eq!(env[0]["text"]["params"]["text"], "hello");
@@ -54,7 +58,10 @@ async fn binary_mode_delivers_outgoing_message_with_backend_sender() {
     let msgs = outgoing(&b);
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].expiry, 3600);
-    assert_eq!(msgs[0].sender.as_ref().unwrap().r#type, proto::SenderType::Backend as i32);
+    assert_eq!(
+        msgs[0].sender.as_ref().unwrap().r#type,
+        proto::SenderType::Backend as i32
+    );
     assert!(String::from_utf8_lossy(&msgs[0].body).contains("\"text\":\"bin\""));
 }
 
@@ -64,18 +71,30 @@ async fn resume_with_mid_sends_missed_messages_first_then_live() {
     let c = Channel::random();
     s.publish(&[&c], &php_body("m", "1"), 86400).await;
     let mut ws = ws_connect(s.sub, &sub_query(&c, "&mid=00000000000000000000000000")).await;
-    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else { panic!() };
-    let mid1 = envelopes(t.as_str())[0]["mid"].as_str().unwrap().to_string();
+    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else {
+        panic!()
+    };
+    let mid1 = envelopes(t.as_str())[0]["mid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     drop(ws);
     s.publish(&[&c], &php_body("m", "2"), 86400).await;
     s.publish(&[&c], &php_body("m", "3"), 86400).await;
     let mut ws = ws_connect(s.sub, &sub_query(&c, &format!("&mid={mid1}"))).await;
-    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else { panic!() };
+    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else {
+        panic!()
+    };
     let env = envelopes(t.as_str());
-    let texts: Vec<_> = env.iter().map(|e| e["text"]["params"]["text"].clone()).collect();
+    let texts: Vec<_> = env
+        .iter()
+        .map(|e| e["text"]["params"]["text"].clone())
+        .collect();
     assert_eq!(texts, vec!["2", "3"], "replayed in one frame, in order");
     s.publish(&[&c], &php_body("m", "4"), 86400).await;
-    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else { panic!() };
+    let WsMessage::Text(t) = ws_next(&mut ws, 5).await else {
+        panic!()
+    };
     assert_eq!(envelopes(t.as_str())[0]["text"]["params"]["text"], "4");
 }
 
@@ -177,7 +196,9 @@ async fn client_publishes_to_a_public_channel_over_websocket() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let body = r#"{"module_id":"im","command":"typing","params":{}}"#;
     ws_send_binary(&mut alice_ws, client_publish_batch(&bob, body)).await;
-    let WsMessage::Binary(b) = ws_next(&mut bob_ws, 5).await else { panic!() };
+    let WsMessage::Binary(b) = ws_next(&mut bob_ws, 5).await else {
+        panic!()
+    };
     let msgs = outgoing(&b);
     assert_eq!(&msgs[0].body[..], body.as_bytes());
     let sender = msgs[0].sender.as_ref().unwrap();
@@ -200,14 +221,18 @@ async fn channel_stats_request_over_websocket() {
     };
     let req = proto::RequestBatch {
         requests: vec![proto::Request {
-            command: Some(proto::request::Command::ChannelStats(proto::ChannelStatsRequest {
-                channels: vec![ids(&bob), ids(&nobody)],
-            })),
+            command: Some(proto::request::Command::ChannelStats(
+                proto::ChannelStatsRequest {
+                    channels: vec![ids(&bob), ids(&nobody)],
+                },
+            )),
         }],
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     ws_send_binary(&mut alice_ws, req.encode_to_vec()).await;
-    let WsMessage::Binary(b) = ws_next(&mut alice_ws, 5).await else { panic!() };
+    let WsMessage::Binary(b) = ws_next(&mut alice_ws, 5).await else {
+        panic!()
+    };
     let batch = proto::ResponseBatch::decode(&b[..]).unwrap();
     let Some(proto::response::Command::ChannelStats(st)) = &batch.responses[0].command else {
         panic!("{batch:?}")
@@ -222,7 +247,9 @@ async fn bad_client_frames_close_with_their_codes_and_server_keeps_serving() {
     let c = Channel::random();
     let server_stats = proto::RequestBatch {
         requests: vec![proto::Request {
-            command: Some(proto::request::Command::ServerStats(proto::ServerStatsRequest {})),
+            command: Some(proto::request::Command::ServerStats(
+                proto::ServerStatsRequest {},
+            )),
         }],
     }
     .encode_to_vec();
@@ -259,7 +286,9 @@ async fn bad_client_frames_close_with_their_codes_and_server_keeps_serving() {
     assert_eq!(ws_close_code(&mut ws, 5).await, Some(4012));
     // Text frames in text mode are ignored.
     let mut ws = ws_connect(s.sub, &sub_query(&c, "")).await;
-    futures_util::SinkExt::send(&mut ws, WsMessage::Text("garbage".into())).await.unwrap();
+    futures_util::SinkExt::send(&mut ws, WsMessage::Text("garbage".into()))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     s.publish(&[&c], &php_body("m", "ok"), 0).await;
     assert!(matches!(ws_next(&mut ws, 5).await, WsMessage::Text(_)));
@@ -285,4 +314,62 @@ async fn graceful_shutdown_closes_with_1001() {
     let code = ws_close_code(&mut ws, 5);
     let (_, code) = tokio::join!(stop, code);
     assert_eq!(code, Some(1001));
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_is_cut_off_not_buffered() {
+    let s = TestServer::with(|c| c.max_queue_per_connection = 4).await;
+    let c = Channel::random();
+    // Handshake by hand, then never read: the kernel buffers fill, the socket task blocks
+    // on its write, and the bounded queue overflows.
+    let mut stalled = tokio::net::TcpStream::connect(s.sub).await.unwrap();
+    let req = format!(
+        "GET /bitrix/subws/?{} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        sub_query(&c, "")
+    );
+    stalled.write_all(req.as_bytes()).await.unwrap();
+    let mut healthy = ws_connect(s.sub, &sub_query(&c, "")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let big = "x".repeat(60_000);
+    let mut received = 0;
+    for i in 0..300 {
+        s.publish(&[&c], &php_body("m", &format!("{i}{big}")), 0)
+            .await;
+        // The healthy reader keeps up.
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(1), healthy.next()).await
+        {
+            if let WsMessage::Text(t) = m {
+                received += envelopes(t.as_str()).len();
+            }
+        }
+    }
+    let stat = get(s.publ, "/server-stat/").await;
+    let v: serde_json::Value = serde_json::from_slice(&stat.body).unwrap();
+    assert!(
+        v[0]["bxpush"]["slowReadersCut"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    while received < 300 {
+        match ws_next(&mut healthy, 5).await {
+            WsMessage::Text(t) => received += envelopes(t.as_str()).len(),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(received, 300);
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn an_oversize_frame_closes_only_that_socket() {
+    let s = TestServer::with(|c| c.max_payload = 1024).await;
+    let c = Channel::random();
+    let mut ws = ws_connect(s.sub, &sub_query(&c, "&binaryMode=true")).await;
+    ws_send_binary(&mut ws, vec![0u8; 4096]).await;
+    let code = ws_close_code(&mut ws, 5).await;
+    assert!(matches!(code, Some(1009) | None), "{code:?}");
+    let mut ok = ws_connect(s.sub, &sub_query(&c, "")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.publish(&[&c], &php_body("m", "x"), 0).await;
+    assert!(matches!(ws_next(&mut ok, 5).await, WsMessage::Text(_)));
 }

@@ -120,12 +120,9 @@ impl Subscriber {
 
     /// End the subscription; the reader sees `reason` on its next `recv`.
     pub fn close(&self, reason: CloseReason) {
-        let _ = self.closed.compare_exchange(
-            0,
-            reason.to_u8(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ =
+            self.closed
+                .compare_exchange(0, reason.to_u8(), Ordering::AcqRel, Ordering::Acquire);
         self.notify.notify_one();
     }
 

@@ -30,8 +30,14 @@ pub fn response(status: StatusCode, content_type: &str, body: Body) -> Response<
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("ascii"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("ascii"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     r
 }
 

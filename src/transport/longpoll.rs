@@ -64,4 +64,3 @@ fn not_modified(app: &App, req: &SubscribeRequest) -> Response<Body> {
     h.insert(header::EXPIRES, HeaderValue::from_static(MAGIC_EXPIRES));
     r
 }
-

@@ -68,7 +68,10 @@ impl App {
 
     /// One log line and a counter per rejected request.
     pub fn bad_request(&self, what: &str) {
-        self.hub.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+        self.hub
+            .counters
+            .bad_requests
+            .fetch_add(1, Ordering::Relaxed);
         tracing::info!("bad request: {what}");
     }
 
@@ -265,8 +268,10 @@ fn upgrade(
         .is_some_and(|v| v.as_bytes() == b"13");
     if !version_ok {
         let mut r = http::text(StatusCode::BAD_REQUEST, "Unsupported WebSocket version");
-        r.headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return r;
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
