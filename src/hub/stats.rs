@@ -12,10 +12,10 @@ pub struct Counters {
     pub pollings: AtomicI64,
     pub sse: AtomicI64,
     pub published: AtomicU64,
-    pub delivered_frames: AtomicU64,
     pub slow_readers_cut: AtomicU64,
     pub kicked_too_many: AtomicU64,
     pub bad_requests: AtomicU64,
+    pub refused_connections: AtomicU64,
     daily: Mutex<Daily>,
 }
 

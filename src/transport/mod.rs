@@ -116,6 +116,23 @@ impl Drop for Attached {
     }
 }
 
+/// Counts one open connection in `App::connections` while it lives. An upgraded
+/// WebSocket takes its own guard: hyper's connection task ends at the upgrade.
+pub struct ConnGuard(Arc<App>);
+
+impl ConnGuard {
+    pub fn new(app: &Arc<App>) -> Self {
+        app.connections.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(app.clone())
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -130,6 +147,8 @@ pub async fn accept_loop(
     kind: Listener,
     mut stop: watch::Receiver<bool>,
 ) {
+    // One warning per second at most when refusing: a flood must not flood the log too.
+    let mut warn_limit = std::time::Instant::now() - Duration::from_secs(2);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -144,14 +163,22 @@ pub async fn accept_loop(
             _ = stop.changed() => return,
         };
         if app.connections.load(Ordering::Relaxed) >= app.config.max_connections {
-            tracing::warn!(%peer, limit = app.config.max_connections, "connection refused: max_connections reached");
+            app.hub
+                .counters
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            if warn_limit.elapsed() >= Duration::from_secs(1) {
+                warn_limit = std::time::Instant::now();
+                tracing::warn!(%peer, limit = app.config.max_connections, "connection refused: max_connections reached");
+            }
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        app.connections.fetch_add(1, Ordering::Relaxed);
+        let guard = ConnGuard::new(&app);
         let app = app.clone();
         tokio::spawn(async move {
+            let _guard = guard;
             let svc_app = app.clone();
             let service = service_fn(move |req| route(svc_app.clone(), kind, req));
             let conn = http1::Builder::new()
@@ -160,9 +187,8 @@ pub async fn accept_loop(
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection error");
+                tracing::info!(%peer, error = %e, "connection error");
             }
-            app.connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -275,7 +301,9 @@ fn upgrade(
         return r;
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let guard = ConnGuard::new(&app);
     tokio::spawn(async move {
+        let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => websocket::serve(app, upgraded, parsed).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),

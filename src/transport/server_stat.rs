@@ -37,6 +37,7 @@ pub fn json(app: &App) -> serde_json::Value {
             "slowReadersCut": c.slow_readers_cut.load(Ordering::Relaxed),
             "kickedTooManyConnections": c.kicked_too_many.load(Ordering::Relaxed),
             "badRequests": c.bad_requests.load(Ordering::Relaxed),
+            "refusedConnections": c.refused_connections.load(Ordering::Relaxed),
             "storedMessages": store.messages,
             "storedChannels": store.channels,
             "storedBytes": store.bytes,

@@ -82,7 +82,7 @@ async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached
             frame = ws.next() => match frame {
                 None => return,
                 Some(Err(e)) => {
-                    tracing::debug!(error = %e, "websocket read error");
+                    tracing::info!(error = %e, "websocket connection error");
                     return;
                 }
                 Some(Ok(WsMessage::Pong(_))) => {
