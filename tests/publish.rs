@@ -325,3 +325,35 @@ async fn server_stat_is_a_json_array_in_the_node_shape() {
     // Not on the subscriber listener.
     assert_eq!(get(s.sub, "/server-stat/").await.status, 404);
 }
+
+/// The site checker's `check_pull_stream` exactly (module notes §7.4): a raw HTTP/1.0 long
+/// poll with a private-only signed id, a bare-token text publish without `Message-Expiry`,
+/// then ONE read of 4096 bytes that must contain the token.
+#[tokio::test]
+async fn site_checker_check_pull_stream_passes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let c = Channel::random();
+    let mut sock = tokio::net::TcpStream::connect(s.sub).await.unwrap();
+    let req = format!(
+        "GET /bitrix/sub/?CHANNEL_ID={} HTTP/1.0\r\nIf-Modified-Since: Sat, 28 Nov 2026 10:00:00 GMT\r\nHost: localhost\r\n\r\n",
+        c.shared_descriptor()
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let token = "5d41402abc4b2a76b9719d911017c592";
+    let publish = format!(
+        "POST /bitrix/pub/?CHANNEL_ID={} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 32\r\n\r\n{token}",
+        c.private.to_hex()
+    );
+    let r = raw(s.publ, publish.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty(), "the checker json_decodes the body");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = String::from_utf8_lossy(&buf[..n]);
+    assert!(got.contains(token), "one read returned: {got}");
+}
