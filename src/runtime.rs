@@ -36,6 +36,7 @@ impl Server {
             max_per_channel: config.max_history_per_channel,
             max_ttl: config.message_ttl,
             fsync: config.fsync,
+            ..StoreOptions::default()
         })
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open the history store: {e}")))?;
         let hub = Arc::new(Hub::new(

@@ -53,6 +53,7 @@ impl History {
 pub struct Index {
     max_per_channel: usize,
     max_ttl: u32,
+    max_bytes: u64,
     messages: BTreeMap<MessageId, Held>,
     channels: HashMap<ChannelKey, History>,
     /// (expires_at, mid) of every held message: purge pops from the front. Entries leave
@@ -63,10 +64,11 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn new(max_per_channel: usize, max_ttl: u32) -> Self {
+    pub fn new(max_per_channel: usize, max_ttl: u32, max_bytes: u64) -> Self {
         Self {
             max_per_channel,
             max_ttl,
+            max_bytes,
             messages: BTreeMap::new(),
             channels: HashMap::new(),
             expiry: BTreeSet::new(),
@@ -133,7 +135,36 @@ impl Index {
         for old in evicted {
             self.release(old);
         }
+        // The global cap: drop the oldest messages (never the one just inserted).
+        while self.body_bytes > self.max_bytes {
+            match self.messages.keys().next().copied() {
+                Some(oldest) if oldest != mid => self.drop_everywhere(oldest),
+                _ => break,
+            }
+        }
         true
+    }
+
+    /// Remove `mid` from every channel that holds it and from the index.
+    fn drop_everywhere(&mut self, mid: MessageId) {
+        let Some(held) = self.messages.remove(&mid) else {
+            return;
+        };
+        self.expiry.remove(&(held.expires_at, mid));
+        self.body_bytes -= held.msg.body.len() as u64;
+        self.record_bytes -= held.record_len as u64;
+        for key in &held.msg.receivers {
+            let Some(h) = self.channels.get_mut(key) else {
+                continue;
+            };
+            if let Ok(at) = h.queue.binary_search_by(|m| m.mid.cmp(&mid)) {
+                h.queue.remove(at);
+                h.note_dropped(mid);
+            }
+            if h.queue.is_empty() {
+                self.channels.remove(key);
+            }
+        }
     }
 
     /// One channel let go of `mid`: forget the message when no channel holds it.
@@ -163,23 +194,7 @@ impl Index {
                 break;
             }
             self.expiry.pop_first();
-            let Some(held) = self.messages.remove(&mid) else {
-                continue;
-            };
-            self.body_bytes -= held.msg.body.len() as u64;
-            self.record_bytes -= held.record_len as u64;
-            for key in &held.msg.receivers {
-                let Some(h) = self.channels.get_mut(key) else {
-                    continue;
-                };
-                if let Ok(at) = h.queue.binary_search_by(|m| m.mid.cmp(&mid)) {
-                    h.queue.remove(at);
-                    h.note_dropped(mid);
-                }
-                if h.queue.is_empty() {
-                    self.channels.remove(key);
-                }
-            }
+            self.drop_everywhere(mid);
             n += 1;
         }
         n
@@ -322,13 +337,39 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn global_byte_cap_evicts_oldest_messages_first() {
+        use crate::message::Sender;
+        use crate::protocol::ChannelId;
+        let mut ix = Index::new(1000, 86400, 250);
+        let keys: Vec<ChannelKey> = (0..5u8)
+            .map(|i| ChannelKey::private(ChannelId([i; 16])))
+            .collect();
+        for (n, key) in keys.iter().enumerate() {
+            let m = Message::new(
+                MessageId::new(1_700_000_000, n as u64 + 1),
+                vec![*key],
+                bytes::Bytes::from(vec![b'x'; 100]),
+                3600,
+                1_700_000_000_000,
+                Sender::Backend,
+            );
+            assert!(ix.insert(Arc::new(m), 150));
+        }
+        // 500 bytes inserted, 250 allowed: the two newest stay.
+        assert_eq!(ix.message_count(), 2);
+        assert!(ix.body_bytes() <= 250);
+        assert_eq!(ix.channel_len(&keys[4]), 1);
+        assert_eq!(ix.channel_len(&keys[0]), 0);
+    }
+
     use super::*;
     use crate::store::testutil::{ch, mid, mids, msg, pubch};
 
     const NOW: u32 = 1_700_000_000;
 
     fn index(cap: usize) -> Index {
-        Index::new(cap, 86400)
+        Index::new(cap, 86400, u64::MAX)
     }
 
     #[test]
@@ -414,7 +455,7 @@ mod tests {
 
     #[test]
     fn ttl_expiry_and_max_ttl_cap() {
-        let mut ix = Index::new(10, 100);
+        let mut ix = Index::new(10, 100, u64::MAX);
         let a = ch(1);
         ix.insert(msg(mid(1), &[a], "short", 10, NOW), 0);
         ix.insert(msg(mid(2), &[a], "capped", 86400, NOW), 0);

@@ -64,7 +64,7 @@ impl MemoryStore {
 
     /// [`MemoryStore::open`] with an explicit clock (tests, tools).
     pub fn open_at(opts: StoreOptions, now_unix: u64) -> io::Result<Self> {
-        let mut index = Index::new(opts.max_per_channel, opts.max_ttl);
+        let mut index = Index::new(opts.max_per_channel, opts.max_ttl, opts.max_bytes);
         let Some(dir) = opts.data_dir.clone() else {
             return Ok(Self {
                 ids: MidAllocator::open(None, now_unix, None)?,

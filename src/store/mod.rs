@@ -34,6 +34,9 @@ pub struct StoreOptions {
     /// Upper bound of a message's TTL in seconds: TTL = min(expiry, max_ttl) (Node's
     /// `storage.messageTTL`, default 86400).
     pub max_ttl: u32,
+    /// Body bytes kept in all, oldest messages evicted first: the number of channels is not
+    /// bounded by anything else, so this is what bounds the history's memory.
+    pub max_bytes: u64,
     /// fsync after each append. Off by default: a write(2) that returned survives a crash
     /// of the process (even SIGKILL); fsync only adds safety against power loss.
     pub fsync: bool,
@@ -45,6 +48,7 @@ impl Default for StoreOptions {
             data_dir: None,
             max_per_channel: 1000,
             max_ttl: 86400,
+            max_bytes: 256 * 1024 * 1024,
             fsync: false,
         }
     }
