@@ -1,0 +1,140 @@
+//! Channel arguments from PHP: ids, descriptors and user ids, turned into [`ChannelKey`]s.
+
+use ext_php_rs::types::Zval;
+
+use bxcore::protocol::descriptor::{parse_descriptor, Trust};
+use bxcore::protocol::{ChannelId, ChannelKey, Signer};
+use bxcore::users;
+
+use crate::php::describe;
+
+/// Unix seconds now.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One channel given to a publish or a stats call:
+/// - 32 lowercase hex: an unsigned private channel id (PHP is trusted, as on `/bitrix/pub/`);
+/// - `private:public.sig`, `id.sig`: a signed descriptor, checked with the key
+///   (a private channel; the pair form addresses its private id);
+/// - `public.sig` signed as `public:<id>`: a public channel.
+pub fn parse_channel(s: &str, signer: Option<&Signer>) -> Result<ChannelKey, String> {
+    if let Some(id) = ChannelId::from_hex(s) {
+        return Ok(ChannelKey::private(id));
+    }
+    let shape_ok = s.len() > 32 && s.is_char_boundary(32) && ChannelId::from_hex(&s[..32]).is_some();
+    if !shape_ok {
+        return Err(format!(
+            "malformed channel id \"{}\": expected 32 lowercase hex digits or a signed descriptor (id.signature, private:public.signature)",
+            short(s)
+        ));
+    }
+    if s.as_bytes().get(32) == Some(&b':') || s.as_bytes().get(32) == Some(&b'.') {
+        let Some(sg) = signer else {
+            return Err(format!(
+                "channel \"{}\" is signed but bxpush.signature_key is empty: cannot verify it",
+                short(s)
+            ));
+        };
+        // A private descriptor (lone id or pair), signature always checked here.
+        if let Ok(d) = parse_descriptor(s, Some(sg), Trust::Untrusted) {
+            return Ok(ChannelKey::private(d.private));
+        }
+        // A public descriptor: id.sig("public:" + id).
+        if let Some((id, sig)) = s.split_once('.') {
+            if let Some(pid) = ChannelId::from_hex(id) {
+                let mut msg = b"public:".to_vec();
+                msg.extend_from_slice(id.as_bytes());
+                if sg.verify_hex(&msg, sig) {
+                    return Ok(ChannelKey::public(pid));
+                }
+            }
+        }
+        if s.as_bytes().get(32) == Some(&b':') && !s.contains('.') {
+            return Err(format!("unsigned channel descriptor \"{}\": a private:public pair must be signed", short(s)));
+        }
+        return Err(format!(
+            "channel \"{}\" has a wrong signature (bxpush.signature_key / bxpush.signature_algo differ from the signer's?)",
+            short(s)
+        ));
+    }
+    Err(format!("malformed channel id \"{}\"", short(s)))
+}
+
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(140).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// A string, or an array of strings, of channels (a string may hold several joined by `/`,
+/// as in `CHANNEL_ID`). Returns `(as given, key)` pairs.
+pub fn parse_channel_arg(z: &Zval, signer: Option<&Signer>) -> Result<Vec<(String, ChannelKey)>, String> {
+    let z = z.dereference();
+    let mut out = Vec::new();
+    let mut one = |s: &str| -> Result<(), String> {
+        for part in s.split('/').filter(|p| !p.is_empty()) {
+            out.push((part.to_string(), parse_channel(part, signer)?));
+        }
+        Ok(())
+    };
+    if let Some(s) = z.str() {
+        one(s)?;
+    } else if let Some(arr) = z.array() {
+        for (_, v) in arr.iter() {
+            let v = v.dereference();
+            match v.str() {
+                Some(s) => one(s)?,
+                None => return Err(format!("channel ids must be strings, got {}", describe(v))),
+            }
+        }
+    } else {
+        return Err(format!("channels must be a string or an array of strings, got {}", describe(z)));
+    }
+    if out.is_empty() {
+        return Err("no channel given".into());
+    }
+    Ok(out)
+}
+
+/// A user id from PHP: an int, or a string of decimal digits (Bitrix casts with intval).
+/// 0 and non-integers are refused (user 0 is the shared channel: use `AddShared`).
+pub fn user_id(z: &Zval) -> Result<i64, String> {
+    let z = z.dereference();
+    let id = if let Some(l) = z.long() {
+        Some(l)
+    } else if let Some(s) = z.str() {
+        let t = s.trim();
+        if !t.is_empty() && t.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && t != "-" {
+            t.parse::<i64>().ok()
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    match id {
+        Some(0) => Err("bad user id 0: user ids are non-zero integers (the shared channel is CPullStack::AddShared)".into()),
+        Some(id) => Ok(id),
+        None => Err(format!("bad user id {}: expected an integer", describe(z))),
+    }
+}
+
+/// The key the derived per-user channels need.
+pub fn derive_key(signer_key: &str) -> Result<&[u8], String> {
+    if signer_key.is_empty() {
+        Err("bxpush.signature_key is empty: per-user channels are derived from it, set the same key as the server's --signature-key".into())
+    } else {
+        Ok(signer_key.as_bytes())
+    }
+}
+
+/// Where a message to `user_id` goes now (derived ids; 0 = shared).
+pub fn user_delivery(key: &str, user_id: i64) -> Result<Vec<ChannelKey>, String> {
+    Ok(users::delivery_channels(derive_key(key)?, user_id, now_unix()))
+}

@@ -1,0 +1,117 @@
+//! `bxpush`: the PHP extension of the bxpush push server. Thin glue over the core crate.
+//!
+//! - [`api`]: `BxPush\publish()`, `channel_stats()`, signing, `BxPush\Server`, `BxPush\Config`;
+//! - [`compat`]: Bitrix's `Push`, `Event`, `CPullWatch`, `CPullStack` (and their aliases);
+//! - [`dispatch`]: where a send goes (the hosted runtime, or the forwarder to the owner);
+//! - [`settings`]: the `bxpush.*` ini entries.
+//!
+//! Process model: MINIT registers ini entries and classes only (no thread, no socket);
+//! the forwarder starts on the first send in a worker; RSHUTDOWN sends what the request
+//! queued and waits (bounded) for acknowledgement if it handed anything over; MSHUTDOWN
+//! shuts the forwarder down (bounded). See shared/spec/php-extension-notes.md.
+
+#![cfg_attr(windows, feature(abi_vectorcall))]
+#![allow(clippy::needless_pass_by_value)]
+
+use ext_php_rs::prelude::*;
+use ext_php_rs::zend::{ce, ModuleEntry};
+use ext_php_rs::{info_table_end, info_table_row, info_table_start};
+
+pub mod api;
+pub mod channels;
+pub mod compat;
+pub mod dispatch;
+mod fwshim;
+pub mod message;
+pub mod php;
+pub mod settings;
+
+/// Every error of the extension: `BxPush\Exception extends \Exception`, with the reason.
+#[php_class]
+#[php(name = "BxPush\\Exception")]
+#[php(extends(ce = ce::exception, stub = "\\Exception"))]
+#[derive(Default)]
+pub struct BxPushException;
+
+extern "C" {
+    /// PHP's own printer of a module's ini entries (`php --ri`, phpinfo()).
+    fn display_ini_entries(module: *mut ModuleEntry);
+}
+
+extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
+    settings::register(module_number);
+    0
+}
+
+unsafe extern "C" fn request_startup(_ty: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(compat::request_start);
+    0
+}
+
+unsafe extern "C" fn request_shutdown(_ty: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(|| {
+        compat::request_end();
+        dispatch::request_end();
+    });
+    0
+}
+
+unsafe extern "C" fn module_shutdown(_ty: i32, _module_number: i32) -> i32 {
+    let _ = std::panic::catch_unwind(dispatch::module_end);
+    0
+}
+
+unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
+    let _ = std::panic::catch_unwind(|| {
+        info_table_start!();
+        info_table_row!("bxpush support", "enabled");
+        info_table_row!("version", env!("CARGO_PKG_VERSION"));
+        let s = settings::get();
+        match dispatch::with_hosted(|bg| format!("yes (sub {}, pub {})", bg.sub_addr(), bg.pub_addr())) {
+            Some(h) => info_table_row!("runtime hosted in this process", h),
+            None => info_table_row!("runtime hosted in this process", "no"),
+        }
+        info_table_row!("owner (bxpush.server)", s.server.as_str());
+        match dispatch::existing_forwarder() {
+            Some(fw) => {
+                let st = fw.stats();
+                info_table_row!("forwarder", "started in this process");
+                info_table_row!("forwarder connected", if st.connected { "yes" } else { "no" });
+                info_table_row!("forwarder queued", st.queued.to_string());
+                info_table_row!("forwarder acked", st.acked.to_string());
+                info_table_row!("forwarder spooled", st.spooled.to_string());
+            }
+            None => info_table_row!("forwarder", "not started (starts on the first send)"),
+        }
+        info_table_row!(
+            "Bitrix class aliases",
+            if s.bitrix_compat { "on (\\Bitrix\\Pull\\Push, \\Bitrix\\Pull\\Event, \\CPullWatch, \\CPullStack when free)" } else { "off" }
+        );
+        info_table_end!();
+    });
+    // SAFETY: the engine passes its own module entry.
+    unsafe { display_ini_entries(module) };
+}
+
+#[php_module]
+#[php(startup = startup)]
+pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
+    let mut module = module;
+    for f in api::functions().into_iter().chain(compat::functions()) {
+        module = module.function(f);
+    }
+    module
+        .name("bxpush")
+        .version(env!("CARGO_PKG_VERSION"))
+        .class::<BxPushException>()
+        .class::<api::Server>()
+        .class::<api::Config>()
+        .class::<compat::Event>()
+        .class::<compat::Push>()
+        .class::<compat::CPullWatch>()
+        .class::<compat::CPullStack>()
+        .request_startup_function(request_startup)
+        .request_shutdown_function(request_shutdown)
+        .shutdown_function(module_shutdown)
+        .info_function(module_info)
+}
