@@ -10,7 +10,9 @@ use ext_php_rs::types::{ZendHashTable, Zval};
 
 use bxcore::config::Layer;
 use bxcore::handoff::{Item, Query, Reply};
-use bxcore::protocol::descriptor::{parse_descriptor, sign_private_descriptor, sign_public_descriptor, Trust};
+use bxcore::protocol::descriptor::{
+    parse_descriptor, sign_private_descriptor, sign_public_descriptor, Trust,
+};
 use bxcore::protocol::{ChannelId, Signer};
 use bxcore::runtime::Background;
 use bxcore::users;
@@ -26,13 +28,19 @@ pub fn query_timeout() -> Duration {
 }
 
 fn signer_or_throw(func: &str) -> PhpResult<Signer> {
-    settings::get()
-        .signer()
-        .ok_or_else(|| exc(format!("{func}: bxpush.signature_key is empty: set it to the server's signature key")))
+    settings::get().signer().ok_or_else(|| {
+        exc(format!(
+            "{func}: bxpush.signature_key is empty: set it to the server's signature key"
+        ))
+    })
 }
 
 fn hex_id(s: &str, what: &str, func: &str) -> PhpResult<ChannelId> {
-    ChannelId::from_hex(s).ok_or_else(|| exc(format!("{func}: {what} \"{s}\" is not a channel id (32 lowercase hex digits)")))
+    ChannelId::from_hex(s).ok_or_else(|| {
+        exc(format!(
+            "{func}: {what} \"{s}\" is not a channel id (32 lowercase hex digits)"
+        ))
+    })
 }
 
 /// Publish a message now. `$channels`: a channel id (32-hex, unsigned) or a signed
@@ -43,14 +51,23 @@ fn hex_id(s: &str, what: &str, func: &str) -> PhpResult<ChannelId> {
 /// `<module_id>_<command>` for an array with both. Returns the number of channels.
 #[php_function]
 #[php(name = "BxPush\\publish", defaults(expiry = 86400))]
-pub fn publish(channels: &Zval, message: &Zval, expiry: i64, r#type: Option<String>) -> PhpResult<i64> {
+pub fn publish(
+    channels: &Zval,
+    message: &Zval,
+    expiry: i64,
+    r#type: Option<String>,
+) -> PhpResult<i64> {
     let _ = DEFAULT_EXPIRY;
     let f = "BxPush\\publish()";
     if !(0..=u32::MAX as i64).contains(&expiry) {
-        return Err(exc(format!("{f}: expiry must be between 0 and {}, got {expiry}", u32::MAX)));
+        return Err(exc(format!(
+            "{f}: expiry must be between 0 and {}, got {expiry}",
+            u32::MAX
+        )));
     }
     let signer = settings::get().signer();
-    let list = channels::parse_channel_arg(channels, signer.as_ref()).map_err(|e| exc(format!("{f}: {e}")))?;
+    let list = channels::parse_channel_arg(channels, signer.as_ref())
+        .map_err(|e| exc(format!("{f}: {e}")))?;
     let (body, kind) = message::raw_body(message).map_err(|e| exc(format!("{f}: {e}")))?;
     let mut receivers = Vec::with_capacity(list.len());
     for (_, k) in list {
@@ -60,7 +77,13 @@ pub fn publish(channels: &Zval, message: &Zval, expiry: i64, r#type: Option<Stri
     }
     let n = receivers.len() as i64;
     let kind = r#type.unwrap_or(kind);
-    dispatch::submit(Item::Publish { receivers, body, expiry: expiry as u32, kind }).map_err(|e| exc(format!("{f}: {e}")))?;
+    dispatch::submit(Item::Publish {
+        receivers,
+        body,
+        expiry: expiry as u32,
+        kind,
+    })
+    .map_err(|e| exc(format!("{f}: {e}")))?;
     Ok(n)
 }
 
@@ -70,13 +93,16 @@ pub fn publish(channels: &Zval, message: &Zval, expiry: i64, r#type: Option<Stri
 pub fn channel_stats(channels: &Zval) -> PhpResult<Vec<(String, bool)>> {
     let f = "BxPush\\channel_stats()";
     let signer = settings::get().signer();
-    let list = channels::parse_channel_arg(channels, signer.as_ref()).map_err(|e| exc(format!("{f}: {e}")))?;
+    let list = channels::parse_channel_arg(channels, signer.as_ref())
+        .map_err(|e| exc(format!("{f}: {e}")))?;
     let keys = list.iter().map(|(_, k)| *k).collect();
     match dispatch::query(Query::ChannelStats(keys), query_timeout()) {
         Ok(Reply::ChannelStats(flags)) if flags.len() == list.len() => {
             Ok(list.into_iter().map(|(s, _)| s).zip(flags).collect())
         }
-        Ok(other) => Err(exc(format!("{f}: unexpected reply from the server: {other:?}"))),
+        Ok(other) => Err(exc(format!(
+            "{f}: unexpected reply from the server: {other:?}"
+        ))),
         Err(e) => Err(exc(format!("{f}: {e}"))),
     }
 }
@@ -112,7 +138,8 @@ pub fn sign_public_channel(public_id: &str) -> PhpResult<String> {
 #[php(name = "BxPush\\verify_channel")]
 pub fn verify_channel(descriptor: &str) -> PhpResult<bool> {
     let sg = signer_or_throw("BxPush\\verify_channel()")?;
-    Ok(descriptor.contains('.') && parse_descriptor(descriptor, Some(&sg), Trust::Untrusted).is_ok())
+    Ok(descriptor.contains('.')
+        && parse_descriptor(descriptor, Some(&sg), Trust::Untrusted).is_ok())
 }
 
 /// Whether `$descriptor` is a public channel signed as `public:<id>`.
@@ -145,7 +172,11 @@ pub fn signature(value: &str) -> PhpResult<String> {
 pub fn flush(timeout_ms: Option<i64>) -> PhpResult<Vec<(&'static str, Zval)>> {
     compat::flush_queue().map_err(|e| exc(format!("BxPush\\flush(): {e}")))?;
     let t = match timeout_ms {
-        Some(ms) if ms < 0 => return Err(exc(format!("BxPush\\flush(): timeout must be >= 0, got {ms}"))),
+        Some(ms) if ms < 0 => {
+            return Err(exc(format!(
+                "BxPush\\flush(): timeout must be >= 0, got {ms}"
+            )))
+        }
         Some(ms) => Duration::from_millis(ms as u64),
         None => settings::get().flush_timeout(),
     };
@@ -156,7 +187,14 @@ pub fn flush(timeout_ms: Option<i64>) -> PhpResult<Vec<(&'static str, Zval)>> {
         out.push(("report", zstr(&format!("{r:?}"))));
     } else {
         out.push(("complete", zbool(true)));
-        out.push(("report", zstr(if dispatch::is_hosting() { "hosted: sends are applied at once" } else { "nothing was handed over" })));
+        out.push((
+            "report",
+            zstr(if dispatch::is_hosting() {
+                "hosted: sends are applied at once"
+            } else {
+                "nothing was handed over"
+            }),
+        ));
     }
     Ok(out)
 }
@@ -199,7 +237,10 @@ pub fn status() -> Vec<(&'static str, Zval)> {
         None => out.push(("forwarder", zbool(false))),
     }
     out.push(("queued_events", zlong(compat::queued() as i64)));
-    out.push(("submitted_in_request", zbool(dispatch::submitted_in_request())));
+    out.push((
+        "submitted_in_request",
+        zbool(dispatch::submitted_in_request()),
+    ));
     out
 }
 
@@ -230,7 +271,10 @@ fn layer_from(config: &ZendHashTable) -> Result<Layer, String> {
         } else if let Some(s) = v.str() {
             serde_json::Value::from(s)
         } else {
-            return Err(format!("config key \"{key}\": expected a string, number or bool, got {}", describe(v)));
+            return Err(format!(
+                "config key \"{key}\": expected a string, number or bool, got {}",
+                describe(v)
+            ));
         };
         map.insert(key, jv);
     }
@@ -241,34 +285,48 @@ fn layer_from(config: &ZendHashTable) -> Result<Layer, String> {
     if !map.contains_key("signature_algo") {
         map.insert("signature_algo".into(), s.signature_algo.as_str().into());
     }
-    let keys: Vec<String> = map.keys().cloned().collect();
-    serde_json::from_value::<Layer>(serde_json::Value::Object(map)).map_err(|e| {
-        let msg = e.to_string();
-        if let Some(bad) = keys.iter().find(|k| msg.contains(&format!("`{k}`")) && msg.starts_with("unknown field")) {
-            format!("unknown config key \"{bad}\" ({msg})")
-        } else {
-            msg
+    let whole = serde_json::Value::Object(map.clone());
+    serde_json::from_value::<Layer>(whole).map_err(|e| {
+        // Name the key: find the entry that fails on its own.
+        for (k, v) in &map {
+            let mut one = serde_json::Map::new();
+            one.insert(k.clone(), v.clone());
+            if let Err(e1) = serde_json::from_value::<Layer>(serde_json::Value::Object(one)) {
+                let msg = e1.to_string();
+                if msg.starts_with("unknown field") {
+                    return format!("unknown config key \"{k}\" ({msg})");
+                }
+                return format!("config key \"{k}\": {msg}");
+            }
         }
+        e.to_string()
     })
 }
 
 fn start_background(config: &ZendHashTable, f: &str) -> PhpResult<()> {
     if dispatch::is_hosting() {
-        return Err(exc(format!("{f}: the runtime is already running in this process (Server::stop() first)")));
+        return Err(exc(format!(
+            "{f}: the runtime is already running in this process (Server::stop() first)"
+        )));
     }
     let layer = layer_from(config).map_err(|e| exc(format!("{f}: {e}")))?;
     let cfg = layer.resolve().map_err(|e| exc(format!("{f}: {e}")))?;
-    let bg = Background::start(cfg).map_err(|e| exc(format!("{f}: cannot start the runtime: {e}")))?;
+    let bg =
+        Background::start(cfg).map_err(|e| exc(format!("{f}: cannot start the runtime: {e}")))?;
     if let Err(bg) = dispatch::host(bg) {
         let _ = bg.stop(Duration::from_millis(200));
-        return Err(exc(format!("{f}: the runtime is already running in this process")));
+        return Err(exc(format!(
+            "{f}: the runtime is already running in this process"
+        )));
     }
     Ok(())
 }
 
 fn addresses() -> Vec<(&'static str, Zval)> {
     let mut out = Vec::new();
-    if let Some((sub, publ)) = dispatch::with_hosted(|bg| (bg.sub_addr().to_string(), bg.pub_addr().to_string())) {
+    if let Some((sub, publ)) =
+        dispatch::with_hosted(|bg| (bg.sub_addr().to_string(), bg.pub_addr().to_string()))
+    {
         out.push(("sub", zstr(&sub)));
         out.push(("pub", zstr(&publ)));
         out.push(("pid", zlong(std::process::id() as i64)));
@@ -307,7 +365,9 @@ impl Server {
             // SAFETY: plain sigaction calls; the handler only stores an atomic.
             unsafe {
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_DFL {
+                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_DFL
+                {
                     let mut new: libc::sigaction = std::mem::zeroed();
                     new.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
                     libc::sigemptyset(&mut new.sa_mask);
@@ -340,7 +400,11 @@ impl Server {
         if thrown {
             return Ok(());
         }
-        stopped.map(|_| ()).map_err(|e| exc(format!("BxPush\\Server::run(): stopping the runtime failed: {e}")))
+        stopped.map(|_| ()).map_err(|e| {
+            exc(format!(
+                "BxPush\\Server::run(): stopping the runtime failed: {e}"
+            ))
+        })
     }
 
     /// Stop the runtime hosted by this process (waiting up to `$graceMs` for connections
@@ -363,7 +427,11 @@ impl Server {
         let hosted = dispatch::is_hosting();
         let json = match dispatch::query(Query::ServerStats, query_timeout()) {
             Ok(Reply::ServerStats(j)) => j,
-            Ok(other) => return Err(exc(format!("BxPush\\Server::stats(): unexpected reply {other:?}"))),
+            Ok(other) => {
+                return Err(exc(format!(
+                    "BxPush\\Server::stats(): unexpected reply {other:?}"
+                )))
+            }
             Err(e) => return Err(exc(format!("BxPush\\Server::stats(): {e}"))),
         };
         let mut z = php::json_decode(&json);
@@ -387,7 +455,11 @@ impl Server {
 fn public_base(s: &settings::Settings) -> (String, String, String) {
     // (hostname without port, host[:port], path prefix without trailing slash)
     let (hostport, prefix) = if !s.public_url.is_empty() {
-        let rest = s.public_url.split_once("://").map(|(_, r)| r).unwrap_or(&s.public_url);
+        let rest = s
+            .public_url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or(&s.public_url);
         match rest.split_once('/') {
             Some((h, p)) => (h.to_string(), format!("/{}", p.trim_matches('/'))),
             None => (rest.to_string(), String::new()),
@@ -401,7 +473,10 @@ fn public_base(s: &settings::Settings) -> (String, String, String) {
     };
     let prefix = if prefix == "/" { String::new() } else { prefix };
     let hostname = if hostport.starts_with('[') {
-        hostport.split_once(']').map(|(h, _)| format!("{h}]")).unwrap_or(hostport.clone())
+        hostport
+            .split_once(']')
+            .map(|(h, _)| format!("{h}]"))
+            .unwrap_or(hostport.clone())
     } else {
         hostport.split(':').next().unwrap_or("").to_string()
     };
@@ -425,7 +500,8 @@ impl Config {
     /// `bxpush.public_url` or the request's host.
     pub fn for_user(user_id: i64) -> PhpResult<String> {
         let z = Self::to_array(user_id)?;
-        let json = php::json_encode(&z, php::JSON_BITRIX_DEFAULT).map_err(|e| exc(format!("BxPush\\Config::forUser(): {e}")))?;
+        let json = php::json_encode(&z, php::JSON_BITRIX_DEFAULT)
+            .map_err(|e| exc(format!("BxPush\\Config::forUser(): {e}")))?;
         String::from_utf8(json).map_err(|_| exc("BxPush\\Config::forUser(): invalid UTF-8"))
     }
 
@@ -433,16 +509,24 @@ impl Config {
     pub fn to_array(user_id: i64) -> PhpResult<Zval> {
         let f = "BxPush\\Config::forUser()";
         if user_id == 0 {
-            return Err(exc(format!("{f}: user id 0 is not a user (the shared channel is part of every user's config)")));
+            return Err(exc(format!(
+                "{f}: user id 0 is not a user (the shared channel is part of every user's config)"
+            )));
         }
         let s = settings::get();
-        let sg = s.signer().ok_or_else(|| exc(format!("{f}: bxpush.signature_key is empty: the config's channels must be signed")))?;
+        let sg = s.signer().ok_or_else(|| {
+            exc(format!(
+                "{f}: bxpush.signature_key is empty: the config's channels must be signed"
+            ))
+        })?;
         let key = s.signature_key.as_bytes();
         let now = now_unix();
         let ttl = u64::from(s.channel_ttl).min(users::CHANNEL_TTL);
         let mine = users::user_channels(key, user_id, now);
         let shared = users::user_channels(key, 0, now);
-        let public = mine.public.ok_or_else(|| exc(format!("{f}: no public channel for user {user_id}")))?;
+        let public = mine
+            .public
+            .ok_or_else(|| exc(format!("{f}: no public channel for user {user_id}")))?;
         let (hostname, hostport, prefix) = public_base(&s);
         let url = |scheme: &str, path: &str| format!("{scheme}://{hostport}{prefix}{path}");
 
@@ -470,14 +554,20 @@ impl Config {
 
             let mut sh = Zval::new_array();
             let a = sh.array_mut().expect("array");
-            a.insert("id", sign_private_descriptor(&sg, &shared.private, None).as_str())?;
+            a.insert(
+                "id",
+                sign_private_descriptor(&sg, &shared.private, None).as_str(),
+            )?;
             a.insert("start", iso(shared.start))?;
             a.insert("end", iso(shared.start + ttl))?;
             a.insert("type", "shared")?;
 
             let mut pr = Zval::new_array();
             let a = pr.array_mut().expect("array");
-            a.insert("id", sign_private_descriptor(&sg, &mine.private, Some(&public)).as_str())?;
+            a.insert(
+                "id",
+                sign_private_descriptor(&sg, &mine.private, Some(&public)).as_str(),
+            )?;
             a.insert("public_id", sign_public_descriptor(&sg, &public).as_str())?;
             a.insert("start", iso(mine.start))?;
             a.insert("end", iso(mine.start + ttl))?;
@@ -493,11 +583,16 @@ impl Config {
             let pub_hex = public.to_hex();
             a.insert("user_id", user_id)?;
             a.insert("public_id", pub_hex.as_str())?;
-            a.insert("signature", sg.sign_hex(format!("public:{pub_hex}").as_bytes()).as_str())?;
+            a.insert(
+                "signature",
+                sg.sign_hex(format!("public:{pub_hex}").as_bytes()).as_str(),
+            )?;
             a.insert("start", iso(mine.start))?;
             a.insert("end", iso(mine.start + ttl))?;
             let mut pcs = Zval::new_array();
-            pcs.array_mut().expect("array").insert(user_id.to_string().as_str(), pc)?;
+            pcs.array_mut()
+                .expect("array")
+                .insert(user_id.to_string().as_str(), pc)?;
 
             let mut root = Zval::new_array();
             let a = root.array_mut().expect("array");

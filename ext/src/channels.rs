@@ -25,7 +25,8 @@ pub fn parse_channel(s: &str, signer: Option<&Signer>) -> Result<ChannelKey, Str
     if let Some(id) = ChannelId::from_hex(s) {
         return Ok(ChannelKey::private(id));
     }
-    let shape_ok = s.len() > 32 && s.is_char_boundary(32) && ChannelId::from_hex(&s[..32]).is_some();
+    let shape_ok =
+        s.len() > 32 && s.is_char_boundary(32) && ChannelId::from_hex(&s[..32]).is_some();
     if !shape_ok {
         return Err(format!(
             "malformed channel id \"{}\": expected 32 lowercase hex digits or a signed descriptor (id.signature, private:public.signature)",
@@ -54,7 +55,10 @@ pub fn parse_channel(s: &str, signer: Option<&Signer>) -> Result<ChannelKey, Str
             }
         }
         if s.as_bytes().get(32) == Some(&b':') && !s.contains('.') {
-            return Err(format!("unsigned channel descriptor \"{}\": a private:public pair must be signed", short(s)));
+            return Err(format!(
+                "unsigned channel descriptor \"{}\": a private:public pair must be signed",
+                short(s)
+            ));
         }
         return Err(format!(
             "channel \"{}\" has a wrong signature (bxpush.signature_key / bxpush.signature_algo differ from the signer's?)",
@@ -74,7 +78,10 @@ fn short(s: &str) -> String {
 
 /// A string, or an array of strings, of channels (a string may hold several joined by `/`,
 /// as in `CHANNEL_ID`). Returns `(as given, key)` pairs.
-pub fn parse_channel_arg(z: &Zval, signer: Option<&Signer>) -> Result<Vec<(String, ChannelKey)>, String> {
+pub fn parse_channel_arg(
+    z: &Zval,
+    signer: Option<&Signer>,
+) -> Result<Vec<(String, ChannelKey)>, String> {
     let z = z.dereference();
     let mut out = Vec::new();
     let mut one = |s: &str| -> Result<(), String> {
@@ -94,7 +101,10 @@ pub fn parse_channel_arg(z: &Zval, signer: Option<&Signer>) -> Result<Vec<(Strin
             }
         }
     } else {
-        return Err(format!("channels must be a string or an array of strings, got {}", describe(z)));
+        return Err(format!(
+            "channels must be a string or an array of strings, got {}",
+            describe(z)
+        ));
     }
     if out.is_empty() {
         return Err("no channel given".into());
@@ -110,7 +120,12 @@ pub fn user_id(z: &Zval) -> Result<i64, String> {
         Some(l)
     } else if let Some(s) = z.str() {
         let t = s.trim();
-        if !t.is_empty() && t.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && t != "-" {
+        if !t.is_empty()
+            && t.trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+            && t != "-"
+        {
             t.parse::<i64>().ok()
         } else {
             None
@@ -136,5 +151,9 @@ pub fn derive_key(signer_key: &str) -> Result<&[u8], String> {
 
 /// Where a message to `user_id` goes now (derived ids; 0 = shared).
 pub fn user_delivery(key: &str, user_id: i64) -> Result<Vec<ChannelKey>, String> {
-    Ok(users::delivery_channels(derive_key(key)?, user_id, now_unix()))
+    Ok(users::delivery_channels(
+        derive_key(key)?,
+        user_id,
+        now_unix(),
+    ))
 }

@@ -97,7 +97,18 @@ fn enqueue(item: Item) {
 
 fn to_item(q: Queued) -> Item {
     match q {
-        Queued::Publish { body, expiry, kind, receivers, .. } => Item::Publish { receivers, body, expiry, kind },
+        Queued::Publish {
+            body,
+            expiry,
+            kind,
+            receivers,
+            ..
+        } => Item::Publish {
+            receivers,
+            body,
+            expiry,
+            kind,
+        },
         Queued::Other(i) => i,
     }
 }
@@ -117,7 +128,10 @@ pub fn flush_queue() -> Result<usize, String> {
         if let Err(e) = dispatch::submit(item.clone()) {
             let rest: Vec<Queued> = std::iter::once(Queued::Other(item)).chain(it).collect();
             QUEUE.with(|q| q.borrow_mut().items = rest);
-            return Err(format!("{e} ({} of {total} queued events not sent)", total - sent));
+            return Err(format!(
+                "{e} ({} of {total} queued events not sent)",
+                total - sent
+            ));
         }
         sent += 1;
     }
@@ -133,7 +147,9 @@ pub fn queued() -> usize {
 pub fn request_end() {
     if queued() > 0 {
         if let Err(e) = flush_queue() {
-            php::warning(&format!("bxpush: events queued by this request could not be sent at its end: {e}"));
+            php::warning(&format!(
+                "bxpush: events queued by this request could not be sent at its end: {e}"
+            ));
             QUEUE.with(|q| *q.borrow_mut() = Queue::default());
         }
     }
@@ -148,7 +164,8 @@ fn user_channels(uid: i64, channel_type: &str) -> Result<Vec<ChannelKey>, String
     let s = settings::get();
     let resolver = RESOLVER.with(|r| r.borrow().as_ref().map(|z| z.shallow_clone()));
     if let Some(f) = resolver {
-        let call = ZendCallable::new(&f).map_err(|_| "the channel resolver is not callable".to_string())?;
+        let call = ZendCallable::new(&f)
+            .map_err(|_| "the channel resolver is not callable".to_string())?;
         let ret = call
             .try_call(vec![&uid, &channel_type])
             .map_err(|e| format!("the channel resolver failed for user {uid}: {e}"))?;
@@ -166,7 +183,9 @@ fn user_channels(uid: i64, channel_type: &str) -> Result<Vec<ChannelKey>, String
             let signer = s.signer();
             return channels::parse_channel_arg(ret, signer.as_ref())
                 .map(|v| v.into_iter().map(|(_, k)| k).collect())
-                .map_err(|e| format!("the channel resolver returned a bad value for user {uid}: {e}"));
+                .map_err(|e| {
+                    format!("the channel resolver returned a bad value for user {uid}: {e}")
+                });
         }
         return Err(format!(
             "the channel resolver must return a channel id, an array of them or null, got {} for user {uid}",
@@ -239,7 +258,11 @@ fn resolve(rs: &[Recipient], channel_type: &str) -> Result<Vec<ChannelKey>, Stri
 }
 
 /// `Event::add` without the bool/lastError wrapping.
-fn event_add(recipients_z: &Zval, params: &ZendHashTable, channel_type: &str) -> Result<(), String> {
+fn event_add(
+    recipients_z: &Zval,
+    params: &ZendHashTable,
+    channel_type: &str,
+) -> Result<(), String> {
     let p = message::prepare(params, &settings::get())?;
     let rs = recipients(recipients_z)?;
     let keys = resolve(&rs, channel_type)?;
@@ -257,7 +280,13 @@ fn tags_of(z: &Zval) -> Result<Vec<String>, String> {
     let mut tags = Vec::new();
     let mut one = |v: &Zval| -> Result<(), String> {
         let v = v.dereference();
-        let t = if v.is_long() { v.coerce_to_string().unwrap_or_default() } else { v.str().map(str::to_string).ok_or_else(|| format!("a tag must be a string, got {}", describe(v)))? };
+        let t = if v.is_long() {
+            v.coerce_to_string().unwrap_or_default()
+        } else {
+            v.str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("a tag must be a string, got {}", describe(v)))?
+        };
         if t.is_empty() {
             return Err("empty tag".into());
         }
@@ -328,7 +357,10 @@ impl Event {
             Some(z) if z.dereference().is_null() => None,
             Some(z) => {
                 if !z.is_callable() {
-                    return Err(exc(format!("Event::setChannelResolver(): argument must be callable or null, got {}", describe(z))));
+                    return Err(exc(format!(
+                        "Event::setChannelResolver(): argument must be callable or null, got {}",
+                        describe(z)
+                    )));
                 }
                 Some(z.dereference().shallow_clone())
             }
@@ -375,25 +407,40 @@ impl Push {
 impl Push {
     /// `$users`: a user id, a channel id, or an array of them (optional).
     pub fn __construct(users: Option<&Zval>) -> PhpResult<Self> {
-        let mut p = Push { users: Vec::new(), channels: Vec::new(), message: None, channel_type: "private".into() };
+        let mut p = Push {
+            users: Vec::new(),
+            channels: Vec::new(),
+            message: None,
+            channel_type: "private".into(),
+        };
         if let Some(z) = users {
             if !z.dereference().is_null() {
-                p.add_recipients(z).map_err(|e| exc(format!("Push::__construct(): {e}")))?;
+                p.add_recipients(z)
+                    .map_err(|e| exc(format!("Push::__construct(): {e}")))?;
             }
         }
         Ok(p)
     }
 
     /// Add a user id (or an array of them, or channel ids). Returns $this.
-    pub fn add_user<'a>(self_: &'a mut ZendClassObject<Push>, user: &Zval) -> PhpResult<&'a mut ZendClassObject<Push>> {
-        self_.add_recipients(user).map_err(|e| exc(format!("Push::addUser(): {e}")))?;
+    pub fn add_user<'a>(
+        self_: &'a mut ZendClassObject<Push>,
+        user: &Zval,
+    ) -> PhpResult<&'a mut ZendClassObject<Push>> {
+        self_
+            .add_recipients(user)
+            .map_err(|e| exc(format!("Push::addUser(): {e}")))?;
         Ok(self_)
     }
 
     /// Add a channel id (32-hex or signed) or an array of them. Returns $this.
-    pub fn add_channel<'a>(self_: &'a mut ZendClassObject<Push>, channel: &Zval) -> PhpResult<&'a mut ZendClassObject<Push>> {
+    pub fn add_channel<'a>(
+        self_: &'a mut ZendClassObject<Push>,
+        channel: &Zval,
+    ) -> PhpResult<&'a mut ZendClassObject<Push>> {
         let signer = settings::get().signer();
-        let list = channels::parse_channel_arg(channel, signer.as_ref()).map_err(|e| exc(format!("Push::addChannel(): {e}")))?;
+        let list = channels::parse_channel_arg(channel, signer.as_ref())
+            .map_err(|e| exc(format!("Push::addChannel(): {e}")))?;
         for (_, k) in list {
             if !self_.channels.contains(&k) {
                 self_.channels.push(k);
@@ -404,14 +451,21 @@ impl Push {
 
     /// The message, as for `Event::add`: `module_id`, `command`, `params`, `expiry`, `extra`.
     /// Returns $this.
-    pub fn set_message<'a>(self_: &'a mut ZendClassObject<Push>, params: &ZendHashTable) -> PhpResult<&'a mut ZendClassObject<Push>> {
-        let p = message::prepare(params, &settings::get()).map_err(|e| exc(format!("Push::setMessage(): {e}")))?;
+    pub fn set_message<'a>(
+        self_: &'a mut ZendClassObject<Push>,
+        params: &ZendHashTable,
+    ) -> PhpResult<&'a mut ZendClassObject<Push>> {
+        let p = message::prepare(params, &settings::get())
+            .map_err(|e| exc(format!("Push::setMessage(): {e}")))?;
         self_.message = Some(p);
         Ok(self_)
     }
 
     /// Channel type for user ids (`private` by default, `shared`). Returns $this.
-    pub fn set_channel_type<'a>(self_: &'a mut ZendClassObject<Push>, channel_type: String) -> PhpResult<&'a mut ZendClassObject<Push>> {
+    pub fn set_channel_type<'a>(
+        self_: &'a mut ZendClassObject<Push>,
+        channel_type: String,
+    ) -> PhpResult<&'a mut ZendClassObject<Push>> {
         self_.channel_type = channel_type;
         Ok(self_)
     }
@@ -428,16 +482,24 @@ impl Push {
             return Err(exc("Push::send(): no message: call setMessage() first"));
         };
         if self.users.is_empty() && self.channels.is_empty() {
-            return Err(exc("Push::send(): no recipients: call addUser() or addChannel() first"));
+            return Err(exc(
+                "Push::send(): no recipients: call addUser() or addChannel() first",
+            ));
         }
         let mut rs: Vec<Recipient> = self.users.iter().map(|u| Recipient::User(*u)).collect();
         rs.extend(self.channels.iter().map(|k| Recipient::Channel(*k)));
-        let keys = resolve(&rs, &self.channel_type).map_err(|e| exc(format!("Push::send(): {e}")))?;
+        let keys =
+            resolve(&rs, &self.channel_type).map_err(|e| exc(format!("Push::send(): {e}")))?;
         if keys.is_empty() {
             return Ok(true);
         }
-        dispatch::submit(Item::Publish { receivers: keys, body: m.body.clone(), expiry: m.expiry, kind: m.kind.clone() })
-            .map_err(|e| exc(format!("Push::send(): {e}")))?;
+        dispatch::submit(Item::Publish {
+            receivers: keys,
+            body: m.body.clone(),
+            expiry: m.expiry,
+            kind: m.kind.clone(),
+        })
+        .map_err(|e| exc(format!("Push::send(): {e}")))?;
         Ok(true)
     }
 
@@ -465,7 +527,11 @@ impl CPullWatch {
         bool_result((|| {
             let user_id = user_id(user)?;
             let tags = tags_of(tag)?;
-            let item = Item::WatchAdd { user_id, tags, ttl: WATCH_TTL };
+            let item = Item::WatchAdd {
+                user_id,
+                tags,
+                ttl: WATCH_TTL,
+            };
             if immediate {
                 dispatch::submit(item)
             } else {
@@ -491,7 +557,9 @@ impl CPullWatch {
             let mut keep = Vec::new();
             for it in std::mem::take(&mut q.items) {
                 match it {
-                    Queued::Other(Item::WatchAdd { user_id, tags, ttl }) if only.is_none_or(|u| u == user_id) => {
+                    Queued::Other(Item::WatchAdd { user_id, tags, ttl })
+                        if only.is_none_or(|u| u == user_id) =>
+                    {
                         picked.push(Item::WatchAdd { user_id, tags, ttl })
                     }
                     other => keep.push(other),
@@ -514,7 +582,11 @@ impl CPullWatch {
     pub fn extend(user: &Zval, tags: &Zval) -> bool {
         bool_result((|| {
             let user_id = user_id(user)?;
-            dispatch::submit(Item::WatchAdd { user_id, tags: tags_of(tags)?, ttl: WATCH_TTL })
+            dispatch::submit(Item::WatchAdd {
+                user_id,
+                tags: tags_of(tags)?,
+                ttl: WATCH_TTL,
+            })
         })())
     }
 
@@ -566,7 +638,13 @@ impl CPullWatch {
             }
             let tags = tags_of(tag)?;
             let p = message::prepare(params, &settings::get())?;
-            enqueue(Item::PublishToTags { tags, skip_users: p.skip_users, body: p.body, expiry: p.expiry, kind: p.kind });
+            enqueue(Item::PublishToTags {
+                tags,
+                skip_users: p.skip_users,
+                body: p.body,
+                expiry: p.expiry,
+                kind: p.kind,
+            });
             Ok(())
         })())
     }
@@ -596,7 +674,9 @@ fn watch_users(tag: &Zval) -> PhpResult<Vec<i64>> {
     }
     match dispatch::query(Query::WatchUsers(tags), crate::api::query_timeout()) {
         Ok(Reply::Users(u)) => Ok(u),
-        Ok(other) => Err(exc(format!("CPullWatch::GetUserList(): unexpected reply {other:?}"))),
+        Ok(other) => Err(exc(format!(
+            "CPullWatch::GetUserList(): unexpected reply {other:?}"
+        ))),
         Err(e) => Err(exc(format!("CPullWatch::GetUserList(): {e}"))),
     }
 }
@@ -675,7 +755,12 @@ pub const ALIASES: [(&str, &str); 4] = [
     ("cpullstack", "BxPush\\Compat\\CPullStack"),
 ];
 
-pub const ALIAS_NAMES: [&str; 4] = ["Bitrix\\Pull\\Push", "Bitrix\\Pull\\Event", "CPullWatch", "CPullStack"];
+pub const ALIAS_NAMES: [&str; 4] = [
+    "Bitrix\\Pull\\Push",
+    "Bitrix\\Pull\\Event",
+    "CPullWatch",
+    "CPullStack",
+];
 
 /// The autoloader registered at request start when `bxpush.bitrix_compat` is on: makes
 /// `\Bitrix\Pull\Push`, `\Bitrix\Pull\Event`, `\CPullWatch`, `\CPullStack` aliases of the
@@ -695,13 +780,40 @@ pub fn autoload(class: &str) {
     if php::class_declared("Bitrix\\Main\\Loader") {
         return;
     }
-    let _ = php::call("class_alias", vec![&ALIASES[idx].1, &ALIAS_NAMES[idx], &false]);
+    let Some(ce) = ext_php_rs::zend::ClassEntry::try_find(ALIASES[idx].1) else {
+        return;
+    };
+    let alias = ALIAS_NAMES[idx];
+    // class_alias() refuses internal classes; the engine's own call does not.
+    // SAFETY: a live class entry; the alias is added to this request's class table.
+    unsafe {
+        zend_register_class_alias_ex(
+            alias.as_ptr().cast(),
+            alias.len(),
+            std::ptr::from_ref(ce).cast_mut().cast(),
+            false,
+        );
+    }
+}
+
+extern "C" {
+    /// `ZEND_API zend_result zend_register_class_alias_ex(const char *name, size_t
+    /// name_len, zend_class_entry *ce, bool persistent)`, unchanged in PHP 8.1–8.4.
+    fn zend_register_class_alias_ex(
+        name: *const std::ffi::c_char,
+        name_len: usize,
+        ce: *mut std::ffi::c_void,
+        persistent: bool,
+    ) -> i32;
 }
 
 /// RINIT: register the autoloader (appended: autoloaders registered before it win).
 pub fn request_start() {
     if settings::get().bitrix_compat {
-        let _ = php::call("spl_autoload_register", vec![&"BxPush\\Compat\\autoload", &true, &false]);
+        let _ = php::call(
+            "spl_autoload_register",
+            vec![&"BxPush\\Compat\\autoload", &true, &false],
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::fwshim::{self as forward, Forwarder, ForwarderConfig};
+use bxcore::forward::{self, Forwarder, ForwarderConfig};
 use bxcore::handoff::{Item, PhpTarget, Query, Reply};
 use bxcore::runtime::Background;
 
@@ -95,7 +95,11 @@ pub fn target(s: &Settings) -> Result<PhpTarget, String> {
 fn forwarder_config(s: &Settings) -> Result<ForwarderConfig, String> {
     Ok(ForwarderConfig {
         target: target(s)?,
-        signature_key: if s.signature_key.is_empty() { None } else { Some(s.signature_key.clone()) },
+        signature_key: if s.signature_key.is_empty() {
+            None
+        } else {
+            Some(s.signature_key.clone())
+        },
         spool_dir: s.spool_path(),
         queue_items: s.queue_items,
         queue_bytes: s.queue_bytes,
@@ -103,19 +107,17 @@ fn forwarder_config(s: &Settings) -> Result<ForwarderConfig, String> {
     })
 }
 
-/// The forwarder of this process, obtained on first use (never in MINIT).
+/// The forwarder of this process for the current settings, obtained on first use (never
+/// in MINIT). `Forwarder::global` re-creates it after a fork, and replaces it (after
+/// flushing the old one) when the settings changed, e.g. `ini_set('bxpush.server', …)`.
 fn forwarder(s: &Settings) -> Result<Arc<Forwarder>, String> {
-    forget_if_forked();
-    let mut f = lock(&FORWARDER);
-    if let Some((_, fw)) = f.as_ref() {
-        return Ok(fw.clone());
-    }
     let cfg = forwarder_config(s)?;
-    if !s.spool_dir.is_empty() {
+    if !s.spool_dir.is_empty() && !std::path::Path::new(&s.spool_dir).is_dir() {
         // Create it if missing; the forwarder reports what fails later.
         let _ = std::fs::create_dir_all(&s.spool_dir);
     }
     let fw = Forwarder::global(&cfg);
+    let mut f = lock(&FORWARDER);
     *f = Some((pid(), fw.clone()));
     Ok(fw)
 }
@@ -129,7 +131,8 @@ pub fn existing_forwarder() -> Option<Arc<Forwarder>> {
 /// Hand one item over: into the hosted runtime, or to the forwarder (non-blocking).
 pub fn submit(item: Item) -> Result<(), String> {
     if let Some(r) = with_hosted(|bg| bg.apply(item.clone())) {
-        return r.map_err(|e| format!("the runtime hosted by this process refused the message: {e}"));
+        return r
+            .map_err(|e| format!("the runtime hosted by this process refused the message: {e}"));
     }
     let s = settings::get();
     let fw = forwarder(&s)?;
@@ -146,7 +149,11 @@ pub fn query(q: Query, timeout: Duration) -> Result<Reply, String> {
     }
     let s = settings::get();
     let t = target(&s)?;
-    let key = if s.signature_key.is_empty() { None } else { Some(s.signature_key.as_str()) };
+    let key = if s.signature_key.is_empty() {
+        None
+    } else {
+        Some(s.signature_key.as_str())
+    };
     forward::query(&t, key, q, timeout)
         .map_err(|e| format!("cannot reach the bxpush server at {t} (bxpush.server): {e}"))
 }

@@ -21,7 +21,6 @@ pub mod api;
 pub mod channels;
 pub mod compat;
 pub mod dispatch;
-mod fwshim;
 pub mod message;
 pub mod php;
 pub mod settings;
@@ -44,8 +43,65 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
 }
 
 unsafe extern "C" fn request_startup(_ty: i32, _module_number: i32) -> i32 {
-    let _ = std::panic::catch_unwind(compat::request_start);
+    let _ = std::panic::catch_unwind(|| {
+        inherit_exception_constructor();
+        compat::request_start();
+    });
     0
+}
+
+/// ext-php-rs gives every class its own `__construct`, which for a class without a Rust
+/// constructor throws "You cannot instantiate this class from PHP". `BxPush\Exception`
+/// must behave like any exception (`new BxPush\Exception($msg, $code, $previous)`,
+/// subclasses), so on the first request its constructor is replaced by a copy of
+/// `Exception::__construct` and its object creation by the parent's, exactly what the engine's inheritance does for internal
+/// classes (`zend_duplicate_internal_function`). Once per process.
+fn inherit_exception_constructor() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some(ce) = ext_php_rs::zend::ClassEntry::try_find("BxPush\\Exception") else {
+        return;
+    };
+    let Some(parent) = ce.parent() else {
+        return;
+    };
+    let pctor = parent.constructor;
+    if pctor.is_null() {
+        return;
+    }
+    // SAFETY: persistent class entries of this process; the copy is malloc'ed like the
+    // engine's (pemalloc persistent) and owned by the function table from now on.
+    unsafe {
+        use ext_php_rs::ffi::{zend_function, zend_hash_str_update, zend_internal_function, zval};
+        let size = std::mem::size_of::<zend_internal_function>();
+        let copy = libc::malloc(std::mem::size_of::<zend_function>().max(size))
+            as *mut zend_internal_function;
+        if copy.is_null() {
+            return;
+        }
+        std::ptr::copy_nonoverlapping(pctor as *const zend_internal_function, copy, 1);
+        let name = (*copy).function_name;
+        if !name.is_null() && ((*name).gc.u.type_info & (1 << 6)) == 0 {
+            (*name).gc.refcount += 1;
+        }
+        let cep = std::ptr::from_ref(ce).cast_mut();
+        let mut z: zval = std::mem::zeroed();
+        z.value.ptr = copy.cast();
+        z.u1.type_info = 13; // IS_PTR
+        zend_hash_str_update(
+            &raw mut (*cep).function_table,
+            c"__construct".as_ptr(),
+            11,
+            &raw mut z,
+        );
+        (*cep).constructor = copy.cast();
+        // Plain exception objects (file, line, trace; subclasses keep their class):
+        // nothing Rust-side lives in them.
+        (*cep).__bindgen_anon_2.create_object = parent.__bindgen_anon_2.create_object;
+    }
 }
 
 unsafe extern "C" fn request_shutdown(_ty: i32, _module_number: i32) -> i32 {
@@ -67,7 +123,9 @@ unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
         info_table_row!("bxpush support", "enabled");
         info_table_row!("version", env!("CARGO_PKG_VERSION"));
         let s = settings::get();
-        match dispatch::with_hosted(|bg| format!("yes (sub {}, pub {})", bg.sub_addr(), bg.pub_addr())) {
+        match dispatch::with_hosted(|bg| {
+            format!("yes (sub {}, pub {})", bg.sub_addr(), bg.pub_addr())
+        }) {
             Some(h) => info_table_row!("runtime hosted in this process", h),
             None => info_table_row!("runtime hosted in this process", "no"),
         }
@@ -76,7 +134,10 @@ unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
             Some(fw) => {
                 let st = fw.stats();
                 info_table_row!("forwarder", "started in this process");
-                info_table_row!("forwarder connected", if st.connected { "yes" } else { "no" });
+                info_table_row!(
+                    "forwarder connected",
+                    if st.connected { "yes" } else { "no" }
+                );
                 info_table_row!("forwarder queued", st.queued.to_string());
                 info_table_row!("forwarder acked", st.acked.to_string());
                 info_table_row!("forwarder spooled", st.spooled.to_string());
@@ -85,7 +146,11 @@ unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
         }
         info_table_row!(
             "Bitrix class aliases",
-            if s.bitrix_compat { "on (\\Bitrix\\Pull\\Push, \\Bitrix\\Pull\\Event, \\CPullWatch, \\CPullStack when free)" } else { "off" }
+            if s.bitrix_compat {
+                "on (\\Bitrix\\Pull\\Push, \\Bitrix\\Pull\\Event, \\CPullWatch, \\CPullStack when free)"
+            } else {
+                "off"
+            }
         );
         info_table_end!();
     });

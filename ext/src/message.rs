@@ -45,15 +45,22 @@ pub fn raw_body(z: &Zval) -> Result<(Bytes, String), String> {
     }
     if let Some(arr) = z.array() {
         let body = check_body(php::json_encode(z, php::JSON_UNESCAPED_UNICODE)?)?;
-        let m = arr.get("module_id").and_then(|v| v.dereference().str().map(str::to_string));
-        let c = arr.get("command").and_then(|v| v.dereference().str().map(str::to_string));
+        let m = arr
+            .get("module_id")
+            .and_then(|v| v.dereference().str().map(str::to_string));
+        let c = arr
+            .get("command")
+            .and_then(|v| v.dereference().str().map(str::to_string));
         let k = match (m, c) {
             (Some(m), Some(c)) => kind(&m, &c),
             _ => String::new(),
         };
         return Ok((body, k));
     }
-    Err(format!("message must be an array or a string, got {}", describe(z)))
+    Err(format!(
+        "message must be an array or a string, got {}",
+        describe(z)
+    ))
 }
 
 /// A prepared pull message.
@@ -100,7 +107,13 @@ fn copy_array(src: &ZendHashTable, skip: &[&str]) -> Zval {
 
 fn nonempty_str(params: &ZendHashTable, key: &str) -> Option<String> {
     let v = params.get(key)?.dereference();
-    let s = if let Some(s) = v.str() { s.to_string() } else if v.is_long() || v.is_double() { v.coerce_to_string()? } else { return None };
+    let s = if let Some(s) = v.str() {
+        s.to_string()
+    } else if v.is_long() || v.is_double() {
+        v.coerce_to_string()?
+    } else {
+        return None;
+    };
     if s.is_empty() {
         None
     } else {
@@ -123,7 +136,8 @@ pub fn server_name(s: &Settings) -> String {
 /// `{"module_id": lower(module_id), "command", "params", "extra": {…, server_time,
 /// server_time_unix, server_name, revision_web, revision_mobile}}`.
 pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String> {
-    let module = nonempty_str(params, "module_id").ok_or("module_id is required (non-empty string)")?;
+    let module =
+        nonempty_str(params, "module_id").ok_or("module_id is required (non-empty string)")?;
     let module = module.to_lowercase();
     let Some(command) = nonempty_str(params, "command") else {
         if params.get("push").is_some() || params.get("pushParamsCallback").is_some() {
@@ -138,7 +152,9 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
             if v.is_null() {
                 DEFAULT_EXPIRY
             } else {
-                let n = v.coerce_to_long().ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
+                let n = v
+                    .coerce_to_long()
+                    .ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
                 n.clamp(0, u32::MAX as i64) as u32
             }
         }
@@ -146,8 +162,10 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
 
     let mut msg = Zval::new_array();
     let arr = msg.array_mut().expect("new array");
-    arr.insert("module_id", module.as_str()).map_err(|e| e.to_string())?;
-    arr.insert("command", command.as_str()).map_err(|e| e.to_string())?;
+    arr.insert("module_id", module.as_str())
+        .map_err(|e| e.to_string())?;
+    arr.insert("command", command.as_str())
+        .map_err(|e| e.to_string())?;
     let p = match params.get("params") {
         Some(v) if !v.dereference().is_null() => v.dereference().shallow_clone(),
         _ => Zval::new_array(),
@@ -161,17 +179,25 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
     };
     let ex = extra.array_mut().expect("array");
     if ex.get("server_time").is_none() {
-        ex.insert("server_time", php::date_c()).map_err(|e| e.to_string())?;
+        ex.insert("server_time", php::date_c())
+            .map_err(|e| e.to_string())?;
     }
     if ex.get("server_time_unix").is_none() {
-        ex.insert("server_time_unix", php::microtime()).map_err(|e| e.to_string())?;
+        ex.insert("server_time_unix", php::microtime())
+            .map_err(|e| e.to_string())?;
     }
-    ex.insert("server_name", server_name(s).as_str()).map_err(|e| e.to_string())?;
-    ex.insert("revision_web", REVISION_WEB).map_err(|e| e.to_string())?;
-    ex.insert("revision_mobile", REVISION_MOBILE).map_err(|e| e.to_string())?;
+    ex.insert("server_name", server_name(s).as_str())
+        .map_err(|e| e.to_string())?;
+    ex.insert("revision_web", REVISION_WEB)
+        .map_err(|e| e.to_string())?;
+    ex.insert("revision_mobile", REVISION_MOBILE)
+        .map_err(|e| e.to_string())?;
     let key_extra = copy_array(ex, &["server_time", "server_time_unix"]);
     arr.insert("extra", extra).map_err(|e| e.to_string())?;
-    let params_copy = arr.get("params").map(|v| v.shallow_clone()).unwrap_or_else(Zval::new_array);
+    let params_copy = arr
+        .get("params")
+        .map(|v| v.shallow_clone())
+        .unwrap_or_else(Zval::new_array);
 
     let body = check_body(php::json_encode(&msg, php::JSON_UNESCAPED_UNICODE)?)?;
 
@@ -195,7 +221,8 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
         let v = v.dereference();
         if let Some(a) = v.array() {
             for (_, u) in a.iter() {
-                skip_users.push(crate::channels::user_id(u).map_err(|e| format!("skip_users: {e}"))?);
+                skip_users
+                    .push(crate::channels::user_id(u).map_err(|e| format!("skip_users: {e}"))?);
             }
         } else if !v.is_null() {
             skip_users.push(crate::channels::user_id(v).map_err(|e| format!("skip_users: {e}"))?);

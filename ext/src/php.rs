@@ -24,8 +24,10 @@ pub fn exc(msg: impl Into<String>) -> PhpException {
 /// Call a PHP function by name. An exception thrown inside stays pending and is
 /// reported as `Err`.
 pub fn call(name: &str, args: Vec<&dyn IntoZvalDyn>) -> Result<Zval, String> {
-    let f = ZendCallable::try_from_name(name).map_err(|_| format!("PHP function {name}() is not available"))?;
-    f.try_call(args).map_err(|e| format!("{name}() failed: {e}"))
+    let f = ZendCallable::try_from_name(name)
+        .map_err(|_| format!("PHP function {name}() is not available"))?;
+    f.try_call(args)
+        .map_err(|e| format!("{name}() failed: {e}"))
 }
 
 /// PHP's `json_encode($value, $flags)`, so the bytes are exactly those the pull module
@@ -40,7 +42,9 @@ pub fn json_encode(value: &Zval, flags: i64) -> Result<Vec<u8>, String> {
         .and_then(|z| z.string())
         .unwrap_or_else(|| "unknown error".into());
     if why.contains("UTF-8") {
-        Err(format!("invalid UTF-8 in the message: json_encode() failed: {why}"))
+        Err(format!(
+            "invalid UTF-8 in the message: json_encode() failed: {why}"
+        ))
     } else {
         Err(format!("the message cannot be encoded as JSON: {why}"))
     }
@@ -87,14 +91,16 @@ pub fn server_var(key: &str) -> Option<String> {
 pub fn class_declared(name: &str) -> bool {
     let lower = name.trim_start_matches('\\').to_ascii_lowercase();
     let eg = ExecutorGlobals::get();
-    eg.class_table().is_some_and(|t| t.get(lower.as_str()).is_some())
+    eg.class_table()
+        .is_some_and(|t| t.get(lower.as_str()).is_some())
 }
 
 /// Whether a function exists.
 pub fn function_exists(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let eg = ExecutorGlobals::get();
-    eg.function_table().is_some_and(|t| t.get(lower.as_str()).is_some())
+    eg.function_table()
+        .is_some_and(|t| t.get(lower.as_str()).is_some())
 }
 
 /// Whether an exception is pending in the engine.
@@ -108,7 +114,11 @@ pub fn describe(z: &Zval) -> String {
     if z.is_null() {
         "null".into()
     } else if z.is_bool() {
-        if z.is_true() { "true".into() } else { "false".into() }
+        if z.is_true() {
+            "true".into()
+        } else {
+            "false".into()
+        }
     } else if let Some(l) = z.long() {
         l.to_string()
     } else if let Some(d) = z.double() {

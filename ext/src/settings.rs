@@ -28,18 +28,66 @@ pub struct Spec {
 }
 
 pub const SPECS: [Spec; 12] = [
-    Spec { name: c"bxpush.server", default: c"/run/bxpush/php.sock", system_only: false },
-    Spec { name: c"bxpush.signature_key", default: c"", system_only: false },
-    Spec { name: c"bxpush.signature_algo", default: c"sha1", system_only: false },
-    Spec { name: c"bxpush.bitrix_compat", default: c"1", system_only: false },
-    Spec { name: c"bxpush.spool_dir", default: c"/var/spool/bxpush", system_only: false },
-    Spec { name: c"bxpush.flush_timeout_ms", default: c"200", system_only: false },
-    Spec { name: c"bxpush.channel_ttl", default: c"43205", system_only: false },
-    Spec { name: c"bxpush.public_url", default: c"", system_only: false },
-    Spec { name: c"bxpush.server_name", default: c"", system_only: false },
-    Spec { name: c"bxpush.connect_timeout_ms", default: c"100", system_only: false },
-    Spec { name: c"bxpush.queue_items", default: c"10000", system_only: true },
-    Spec { name: c"bxpush.queue_bytes", default: c"16777216", system_only: true },
+    Spec {
+        name: c"bxpush.server",
+        default: c"/run/bxpush/php.sock",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.signature_key",
+        default: c"",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.signature_algo",
+        default: c"sha1",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.bitrix_compat",
+        default: c"1",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.spool_dir",
+        default: c"/var/spool/bxpush",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.flush_timeout_ms",
+        default: c"200",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.channel_ttl",
+        default: c"43205",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.public_url",
+        default: c"",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.server_name",
+        default: c"",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.connect_timeout_ms",
+        default: c"100",
+        system_only: false,
+    },
+    Spec {
+        name: c"bxpush.queue_items",
+        default: c"10000",
+        system_only: true,
+    },
+    Spec {
+        name: c"bxpush.queue_bytes",
+        default: c"16777216",
+        system_only: true,
+    },
 ];
 
 /// The current values (the defaults until the engine calls the handlers at start-up).
@@ -82,7 +130,10 @@ impl Settings {
         if self.signature_key.is_empty() {
             None
         } else {
-            Some(Signer::new(self.signature_key.as_bytes(), self.signature_algo))
+            Some(Signer::new(
+                self.signature_key.as_bytes(),
+                self.signature_algo,
+            ))
         }
     }
 
@@ -114,7 +165,15 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
         3 => s.bitrix_compat = parse_bool(v)?,
         4 => s.spool_dir = v.to_string(),
         5 => s.flush_timeout_ms = num(v)?.min(60_000),
-        6 => s.channel_ttl = u32::try_from(num(v)?).map_err(|_| ()).and_then(|n| if n == 0 { Err(()) } else { Ok(n) })?,
+        6 => {
+            s.channel_ttl = u32::try_from(num(v)?).map_err(|_| ()).and_then(|n| {
+                if n == 0 {
+                    Err(())
+                } else {
+                    Ok(n)
+                }
+            })?
+        }
         7 => s.public_url = v.trim_end_matches('/').to_string(),
         8 => s.server_name = v.to_string(),
         9 => s.connect_timeout_ms = num(v)?.clamp(1, 60_000),
@@ -151,14 +210,18 @@ unsafe extern "C" fn on_modify(
         String::from_utf8_lossy(zs.as_bytes()).into_owned()
     };
     match std::panic::catch_unwind(|| apply(idx, &text)) {
-        Ok(Ok(())) => 0,  // SUCCESS
-        _ => -1,          // FAILURE
+        Ok(Ok(())) => 0, // SUCCESS
+        _ => -1,         // FAILURE
     }
 }
 
 const fn def(i: usize) -> IniEntryDef {
     let spec = &SPECS[i];
-    let perm = if spec.system_only { IniEntryPermission::System } else { IniEntryPermission::All };
+    let perm = if spec.system_only {
+        IniEntryPermission::System
+    } else {
+        IniEntryPermission::All
+    };
     let base = IniEntryDef::new(spec.name, spec.default, perm);
     zend_ini_entry_def {
         on_modify: Some(on_modify),
