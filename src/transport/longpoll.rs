@@ -11,14 +11,16 @@ use super::subscribe::SubscribeRequest;
 use super::{frames, App, Attached};
 use crate::hub::CloseReason;
 use crate::message::Message;
-use crate::protocol::ErrorCode;
+use crate::protocol::{ChannelKey, ErrorCode};
 
 /// The date the Bitrix client checks before it takes `Last-Message-Id` as its `mid`.
 const MAGIC_EXPIRES: &str = "Thu, 01 Jan 1973 11:11:01 GMT";
 
-pub async fn serve(app: Arc<App>, req: SubscribeRequest) -> Response<Body> {
+pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
     let _gauge = app.gauge(|c| &c.pollings);
-    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    let sub = app
+        .hub
+        .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
     if !sub.replay.is_empty() {
         return reply(&req, &sub.replay, sub.gap);
@@ -27,7 +29,7 @@ pub async fn serve(app: Arc<App>, req: SubscribeRequest) -> Response<Body> {
         Ok(Ok(msgs)) => reply(&req, &msgs, false),
         Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
         // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
-        Ok(Err(_)) | Err(_) => not_modified(&app, &req),
+        Ok(Err(_)) | Err(_) => not_modified(&app, &req, &attached.sub.channels),
     }
 }
 
@@ -45,12 +47,12 @@ fn reply(req: &SubscribeRequest, msgs: &[Arc<Message>], gap: bool) -> Response<B
     r
 }
 
-fn not_modified(app: &App, req: &SubscribeRequest) -> Response<Body> {
+fn not_modified(app: &App, req: &SubscribeRequest, channels: &[ChannelKey]) -> Response<Body> {
     let last = match req.mid {
         Some(mid) => mid.to_string(),
         None => app
             .hub
-            .newest(&req.channels)
+            .newest(channels)
             .map(|m| m.to_string())
             .unwrap_or_default(),
     };

@@ -24,9 +24,11 @@ struct Stream {
     _gauge: Gauge,
 }
 
-pub fn serve(app: Arc<App>, req: SubscribeRequest) -> Response<Body> {
+pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
     let gauge = app.gauge(|c| &c.sse);
-    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    let sub = app
+        .hub
+        .subscribe(std::mem::take(&mut req.channels), req.mid);
     // `retry` makes EventSource reconnect after 2 s (its default varies by browser).
     let mut first = b"retry: 2000\n: bxpush\n\n".to_vec();
     if sub.gap {

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::subscribe::SubscribeRequest;
-use super::{client_publish, frames, App, Attached};
+use super::{client_publish, frames, App, Attached, Gauge};
 use crate::message::Message;
 use crate::protocol::ErrorCode;
 
@@ -35,33 +35,73 @@ fn ws_config(max_payload: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_payload))
 }
 
+/// What a subscribed socket keeps for its whole life (the idle task holds only this and
+/// the loop's own small state: see DESIGN.md on per-connection cost).
+struct Conn {
+    app: Arc<App>,
+    ws: Ws,
+    req: SubscribeRequest,
+    attached: Attached,
+    _gauge: Gauge,
+}
+
 pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: Result<SubscribeRequest, ErrorCode>) {
+    // Boxed: the handshake's state is freed when it is done instead of sizing the task's
+    // future for the connection's whole life.
+    let Some(mut conn) = Box::pin(open(app, upgraded, req)).await else {
+        return;
+    };
+    run(&mut conn).await;
+}
+
+/// Wrap the upgraded socket, refuse a bad channel list with its close code, subscribe
+/// and send the replay. `None` when the connection is already over.
+async fn open(
+    app: Arc<App>,
+    upgraded: Upgraded,
+    req: Result<SubscribeRequest, ErrorCode>,
+) -> Option<Conn> {
     let mut ws = WebSocketStream::from_raw_socket(
         TokioIo::new(upgraded),
         Role::Server,
         Some(ws_config(app.config.max_payload)),
     )
     .await;
-    let req = match req {
+    let mut req = match req {
         Ok(r) => r,
         Err(code) => {
             app.bad_request(&format!("websocket subscribe: {}", code.reason()));
             close(&mut ws, code.code(), code.reason()).await;
-            return;
+            return None;
         }
     };
-    let _gauge = app.gauge(|c| &c.websockets);
-    let sub = app.hub.subscribe(req.channels.clone(), req.mid);
+    let gauge = app.gauge(|c| &c.websockets);
+    // The subscriber keeps the channel list; the request need not keep a copy.
+    let sub = app
+        .hub
+        .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
     if !sub.replay.is_empty() && send(&mut ws, &req, &sub.replay).await.is_err() {
-        return;
+        return None;
     }
-    drop(sub.replay);
-    run(&app, &mut ws, &req, &attached).await;
+    Some(Conn {
+        app,
+        ws,
+        req,
+        attached,
+        _gauge: gauge,
+    })
 }
 
 /// The connection's life after the handshake. Returns when the socket is done.
-async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached) {
+async fn run(conn: &mut Conn) {
+    let Conn {
+        app,
+        ws,
+        req,
+        attached,
+        ..
+    } = conn;
     let period = app.config.ws_ping_interval;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut pong_seen = true;
@@ -75,7 +115,7 @@ async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached
                 }
                 Err(reason) => {
                     let (code, text) = reason.ws_close();
-                    close(ws, code, text).await;
+                    Box::pin(close(ws, code, text)).await;
                     return;
                 }
             },
@@ -87,7 +127,7 @@ async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached
                 }
                 Some(Ok(WsMessage::Pong(_))) => {
                     pong_seen = true;
-                    app.hub.touch(&req.channels);
+                    app.hub.touch(&attached.sub.channels);
                 }
                 Some(Ok(WsMessage::Binary(data))) if req.binary => {
                     match client_publish::handle(app, req.publisher, &data) {
@@ -99,7 +139,7 @@ async fn run(app: &App, ws: &mut Ws, req: &SubscribeRequest, attached: &Attached
                         Ok(None) => {}
                         Err(code) => {
                             app.bad_request(&format!("websocket request: {}", code.reason()));
-                            close(ws, code.code(), code.reason()).await;
+                            Box::pin(close(ws, code.code(), code.reason())).await;
                             return;
                         }
                     }
