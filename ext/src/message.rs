@@ -152,9 +152,14 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
             if v.is_null() {
                 DEFAULT_EXPIRY
             } else {
-                let n = v
-                    .coerce_to_long()
-                    .ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
+                let n = if let Some(l) = v.long() {
+                    Some(l)
+                } else if let Some(s) = v.str() {
+                    s.trim().parse::<i64>().ok()
+                } else {
+                    v.double().filter(|d| d.is_finite()).map(|d| d as i64)
+                };
+                let n = n.ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
                 n.clamp(0, u32::MAX as i64) as u32
             }
         }

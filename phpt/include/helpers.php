@@ -53,9 +53,10 @@ function bx_envelopes(string $body): array
     preg_match_all('/#!NGINXNMS!#(.*?)#!NGINXNME!#/s', $body, $m);
     $out = [];
     foreach ($m[1] as $env) {
-        $e = json_decode($env, true);
+        preg_match('/"mid":"(\d{26})"/', $env, $mm);
         $pos = strpos($env, '"text":');
-        $out[] = ['mid' => $e['mid'], 'text' => substr($env, $pos + 7, -1), 'message' => $e['text']];
+        $text = substr($env, $pos + 7, -1);
+        $out[] = ['mid' => $mm[1], 'text' => $text, 'message' => json_decode($text, true)];
     }
     return $out;
 }
@@ -96,15 +97,15 @@ function bx_shared_private(): string
 /** Start a long poll now (no mid: live delivery); read it later with bx_lp_read(). */
 function bx_lp_open(array $srv, string $channels)
 {
+    $before = BxPush\Server::stats()['pollings'];
     $s = stream_socket_client("tcp://{$srv['sub']}", $errno, $errstr, 2);
     fwrite($s, 'GET /bitrix/sub/?CHANNEL_ID=' . rawurlencode($channels) . " HTTP/1.0\r\nHost: x\r\n\r\n");
-    // wait until the server has registered it (it reports the channel online)
-    $id = substr($channels, 0, 32);
-    for ($i = 0; $i < 100; $i++) {
-        if ((BxPush\channel_stats($id)[$id] ?? false) === true) {
+    // wait until the server has parked it (its long-poll count goes up)
+    for ($i = 0; $i < 200; $i++) {
+        if (BxPush\Server::stats()['pollings'] > $before) {
             break;
         }
-        usleep(10000);
+        usleep(5000);
     }
     return $s;
 }
