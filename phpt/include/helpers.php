@@ -158,14 +158,15 @@ function bx_php(string $code, array $ini = [], float $timeout = 20.0): array
 /** Path of the loaded bxpush.so (for child processes). */
 function bx_ext_path(): string
 {
-    foreach (explode(' ', (string)getenv('TEST_PHP_EXTRA_ARGS')) as $a) {
-        if (str_contains($a, 'bxpush')) {
-            return substr($a, strpos($a, '=') + 1);
-        }
-    }
     $env = getenv('BXPUSH_SO');
     if ($env) {
         return $env;
+    }
+    foreach (preg_split('/\s+/', (string)getenv('TEST_PHP_EXTRA_ARGS')) as $a) {
+        $a = trim($a, '"\'');
+        if (str_starts_with($a, 'extension=') && str_contains($a, 'bxpush')) {
+            return substr($a, 10);
+        }
     }
     return dirname(__DIR__, 2) . '/target/release/libbxpush.so';
 }
