@@ -1,0 +1,1214 @@
+//! `bxpush bench`: a load generator for any server that speaks the Bitrix pull protocol
+//! (bxpush, or Bitrix's Node push-server for comparison).
+//!
+//! The coordinator (this process) optionally starts the server pinned to a CPU, forks
+//! worker processes of itself (`bxpush bench --worker`, each holding at most
+//! `--per-worker` subscriber connections: a process may hold ~19,900 sockets), publishes
+//! at an open-loop rate through `/bitrix/pub/`, samples the server's memory, CPU and open
+//! files from `/proc`, and merges what the workers measured: publish→receive latency,
+//! time to the last delivery of each fan-out, connects per second, and lost, duplicated
+//! and out-of-order messages. Progress goes to stderr, a table to stdout, everything to
+//! `--json FILE`. `--render DIR` turns a directory of such JSON files into BENCHMARKS.md.
+//!
+//! Not covered yet: publishing from PHP through the extension (`BxPush\publish`).
+
+pub mod accounting;
+pub mod body;
+pub mod http;
+pub mod plan;
+pub mod procstat;
+pub mod publisher;
+pub mod render;
+pub mod worker;
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command as Process, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use accounting::Tally;
+use plan::{Layout, Plan};
+use procstat::{Machine, Sample};
+use publisher::{PubConfig, PublishMode};
+use worker::{new_histogram, now_ns, Event, Transport, WorkerConfig};
+
+/// The standard scenarios of BENCHMARKS.md: each sets defaults (every flag still wins)
+/// and the targets its figures are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// 19,000 idle WebSocket subscribers: memory per connection, idle CPU with pings.
+    Idle,
+    /// One 200-byte message to 10,000 WebSocket subscribers of one channel.
+    Fanout,
+    /// One private channel, one subscriber: publish→receive latency.
+    Latency,
+    /// 2,000 subscribers on 20 channels, 2,000 publishes/s for 60 s.
+    Sustained,
+    /// 19,000 WebSocket handshakes + subscriptions as fast as they go.
+    Storm,
+    /// 5,000 parked long polls released by one message at a time.
+    Longpoll,
+    /// 5,000 SSE streams, one message at a time.
+    Sse,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Idle,
+        Scenario::Fanout,
+        Scenario::Latency,
+        Scenario::Sustained,
+        Scenario::Storm,
+        Scenario::Longpoll,
+        Scenario::Sse,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Idle => "idle",
+            Scenario::Fanout => "fanout",
+            Scenario::Latency => "latency",
+            Scenario::Sustained => "sustained",
+            Scenario::Storm => "storm",
+            Scenario::Longpoll => "longpoll",
+            Scenario::Sse => "sse",
+        }
+    }
+}
+
+/// `bxpush bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// A standard scenario: sets the defaults below and the targets of the report.
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// Subscriber address of the server (WebSocket, long polling, SSE). Default 127.0.0.1:8010.
+    #[arg(long = "sub")]
+    pub sub_addr: Option<SocketAddr>,
+    /// Trusted publish address (`/bitrix/pub/`). Default 127.0.0.1:9010.
+    #[arg(long = "pub")]
+    pub pub_addr: Option<SocketAddr>,
+    /// Subscription path. Default /bitrix/subws/ (the Node server's route).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// ws, ws-binary, longpoll, longpoll-binary or sse. Default ws.
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
+    /// Subscriber connections. Default 1000.
+    #[arg(long)]
+    pub subscribers: Option<u32>,
+    /// private: each subscriber its own channel; shared: each also on one of --channels
+    /// shared channels, which the messages go to. Default private.
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+    /// Shared channels (layout shared). Default 1.
+    #[arg(long)]
+    pub channels: Option<u32>,
+    /// Messages published per second (open loop). Default 100; 0 = no publishing.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of publishing. Default 5.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds of idle measurement once everyone is connected, before publishing. Default 0.
+    #[arg(long)]
+    pub idle: Option<f64>,
+    /// Message body size, bytes. Default 200.
+    #[arg(long)]
+    pub message_size: Option<usize>,
+    /// text (one message per POST, Message-Expiry) or protobuf (RequestBatch). Default text.
+    #[arg(long, value_enum)]
+    pub publish_mode: Option<PublishMode>,
+    /// Messages per protobuf request. Default 1.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Keep-alive publish connections. Default 4.
+    #[arg(long)]
+    pub pub_conns: Option<usize>,
+    /// Message-Expiry / protobuf expiry of published messages, seconds. Default 600.
+    #[arg(long)]
+    pub expiry: Option<u32>,
+    /// Worker processes. Default: subscribers / --per-worker, rounded up.
+    #[arg(long)]
+    pub workers: Option<u32>,
+    /// Most connections one worker process holds. Default 15000.
+    #[arg(long)]
+    pub per_worker: Option<u32>,
+    /// Connection attempts in flight per worker. Default 256.
+    #[arg(long)]
+    pub connect_concurrency: Option<usize>,
+    /// Connection attempts per second over all workers; 0 = as fast as they complete. Default 0.
+    #[arg(long)]
+    pub connect_rate: Option<f64>,
+    /// The server's signature key (empty: unsigned channel ids). With --spawn-server a
+    /// fixed bench key is used unless given.
+    #[arg(long, hide_env_values = true)]
+    pub signature_key: Option<String>,
+    /// sha1 or sha256. Default sha1.
+    #[arg(long)]
+    pub signature_algo: Option<String>,
+    /// Sample this server process (/proc/PID): memory, CPU, open files.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Start this server binary (`PATH serve …` on free loopback ports) and stop it after.
+    #[arg(long)]
+    pub spawn_server: Option<PathBuf>,
+    /// Extra argument for the spawned server (repeat the flag for several).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+    /// --ws-ping-interval given to the spawned server, seconds.
+    #[arg(long)]
+    pub ws_ping_interval: Option<u64>,
+    /// CPUs the spawned server is pinned to ("0"). Default 0 when the machine has 2+.
+    #[arg(long)]
+    pub server_cpu: Option<String>,
+    /// CPUs the bench (coordinator and workers) is pinned to ("1"). Default 1 when
+    /// the machine has 2+ and the server is spawned.
+    #[arg(long)]
+    pub cpu: Option<String>,
+    /// Seconds to wait for every subscriber's warm-up message. Default 60.
+    #[arg(long)]
+    pub warmup_timeout: Option<f64>,
+    /// Seconds to wait for the last deliveries after publishing. Default 10.
+    #[arg(long)]
+    pub drain_timeout: Option<f64>,
+    /// Server sampling period, milliseconds. Default 500.
+    #[arg(long)]
+    pub sample_ms: Option<u64>,
+    /// Write the full results here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Render BENCHMARKS.md from the JSON results in this directory (no run).
+    #[arg(long)]
+    pub render: Option<PathBuf>,
+    /// Where --render writes (default stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run as a worker process (internal).
+    #[arg(long, hide = true)]
+    pub worker: bool,
+}
+
+/// Everything resolved: flags > scenario defaults > global defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub scenario: Option<Scenario>,
+    pub sub_addr: SocketAddr,
+    pub pub_addr: SocketAddr,
+    pub path: String,
+    pub transport: Transport,
+    pub subscribers: u32,
+    pub layout: Layout,
+    pub channels: u32,
+    pub rate: f64,
+    pub duration: f64,
+    pub idle: f64,
+    pub message_size: usize,
+    pub publish_mode: PublishMode,
+    pub batch: usize,
+    pub pub_conns: usize,
+    pub expiry: u32,
+    pub workers: u32,
+    pub connect_concurrency: usize,
+    pub connect_rate: f64,
+    pub signature_algo: String,
+    pub server_pid: Option<u32>,
+    pub spawn_server: Option<String>,
+    pub server_args: Vec<String>,
+    pub ws_ping_interval: Option<u64>,
+    pub server_cpu: Option<String>,
+    pub cpu: Option<String>,
+    pub warmup_timeout: f64,
+    pub drain_timeout: f64,
+    pub sample_ms: u64,
+    #[serde(skip)]
+    pub signature_key: String,
+}
+
+/// Scenario defaults, as (flag, value) pairs applied where a flag is absent.
+fn preset(s: Scenario, a: &mut BenchArgs) {
+    fn set<T>(slot: &mut Option<T>, v: T) {
+        if slot.is_none() {
+            *slot = Some(v);
+        }
+    }
+    match s {
+        Scenario::Idle => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 19_000);
+            set(&mut a.layout, Layout::Private);
+            set(&mut a.rate, 0.0);
+            set(&mut a.idle, 30.0);
+            set(&mut a.ws_ping_interval, 5);
+        }
+        Scenario::Fanout => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 10_000);
+            set(&mut a.layout, Layout::Shared);
+            set(&mut a.channels, 1);
+            set(&mut a.rate, 10.0);
+            set(&mut a.duration, 20.0);
+            set(&mut a.message_size, 200);
+        }
+        Scenario::Latency => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 1);
+            set(&mut a.layout, Layout::Private);
+            set(&mut a.rate, 200.0);
+            set(&mut a.duration, 10.0);
+            set(&mut a.pub_conns, 1);
+        }
+        Scenario::Sustained => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 2_000);
+            set(&mut a.layout, Layout::Shared);
+            set(&mut a.channels, 20);
+            set(&mut a.rate, 2_000.0);
+            set(&mut a.duration, 60.0);
+            set(&mut a.pub_conns, 8);
+            set(&mut a.drain_timeout, 30.0);
+        }
+        Scenario::Storm => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 19_000);
+            set(&mut a.layout, Layout::Private);
+            set(&mut a.rate, 0.0);
+            set(&mut a.connect_concurrency, 512);
+        }
+        Scenario::Longpoll | Scenario::Sse => {
+            set(
+                &mut a.transport,
+                if s == Scenario::Sse {
+                    Transport::Sse
+                } else {
+                    Transport::Longpoll
+                },
+            );
+            set(&mut a.subscribers, 5_000);
+            set(&mut a.layout, Layout::Shared);
+            set(&mut a.channels, 1);
+            set(&mut a.rate, 2.0);
+            set(&mut a.duration, 15.0);
+        }
+    }
+}
+
+const BENCH_KEY: &str = "bxpush-bench-signature-key";
+
+impl BenchArgs {
+    fn resolve(mut self) -> Result<Settings, String> {
+        if let Some(s) = self.scenario {
+            preset(s, &mut self);
+        }
+        let nproc = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let spawning = self.spawn_server.is_some();
+        let subscribers = self.subscribers.unwrap_or(1000);
+        let per_worker = self.per_worker.unwrap_or(15_000).max(1);
+        let workers = self
+            .workers
+            .unwrap_or_else(|| subscribers.div_ceil(per_worker))
+            .max(1)
+            .min(subscribers.max(1));
+        if subscribers.div_ceil(workers) > 19_500 {
+            return Err("more than 19,500 connections per worker: raise --workers".into());
+        }
+        let key = match (&self.signature_key, spawning) {
+            (Some(k), _) => k.clone(),
+            (None, true) => BENCH_KEY.to_string(),
+            (None, false) => String::new(),
+        };
+        Ok(Settings {
+            scenario: self.scenario,
+            sub_addr: self
+                .sub_addr
+                .unwrap_or_else(|| "127.0.0.1:8010".parse().expect("addr")),
+            pub_addr: self
+                .pub_addr
+                .unwrap_or_else(|| "127.0.0.1:9010".parse().expect("addr")),
+            path: self.path.unwrap_or_else(|| "/bitrix/subws/".into()),
+            transport: self.transport.unwrap_or(Transport::Ws),
+            subscribers,
+            layout: self.layout.unwrap_or(Layout::Private),
+            channels: self.channels.unwrap_or(1).max(1),
+            rate: self.rate.unwrap_or(100.0).max(0.0),
+            duration: self.duration.unwrap_or(5.0).max(0.0),
+            idle: self.idle.unwrap_or(0.0).max(0.0),
+            message_size: self.message_size.unwrap_or(200),
+            publish_mode: self.publish_mode.unwrap_or(PublishMode::Text),
+            batch: self.batch.unwrap_or(1).max(1),
+            pub_conns: self.pub_conns.unwrap_or(4).max(1),
+            expiry: self.expiry.unwrap_or(600),
+            workers,
+            connect_concurrency: self.connect_concurrency.unwrap_or(256).max(1),
+            connect_rate: self.connect_rate.unwrap_or(0.0).max(0.0),
+            signature_algo: self.signature_algo.unwrap_or_else(|| "sha1".into()),
+            server_pid: self.server_pid,
+            spawn_server: self.spawn_server.map(|p| p.display().to_string()),
+            server_args: self.server_args,
+            ws_ping_interval: self.ws_ping_interval,
+            server_cpu: self
+                .server_cpu
+                .or_else(|| (spawning && nproc >= 2).then(|| "0".into())),
+            cpu: self
+                .cpu
+                .or_else(|| (spawning && nproc >= 2).then(|| "1".into())),
+            warmup_timeout: self.warmup_timeout.unwrap_or(60.0),
+            drain_timeout: self.drain_timeout.unwrap_or(10.0),
+            sample_ms: self.sample_ms.unwrap_or(500).max(50),
+            signature_key: key,
+        })
+    }
+}
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Quantiles {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1e6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConnectResult {
+    pub attempted: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub per_sec: f64,
+    pub latency: Quantiles,
+    pub errors: Vec<String>,
+    /// Subscribers whose warm-up message arrived (proves the subscription).
+    pub warm: u64,
+    pub warm_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerResult {
+    pub pid: Option<u32>,
+    pub rss_before_kib: u64,
+    pub rss_connected_kib: u64,
+    pub rss_end_kib: u64,
+    pub rss_max_kib: u64,
+    /// (RSS once everyone is connected and warm − RSS before) / connections.
+    pub rss_per_conn_kib: Option<f64>,
+    /// The same after the idle window (pings exchanged).
+    pub rss_per_conn_after_idle_kib: Option<f64>,
+    pub fds_max: u64,
+    pub idle_seconds: f64,
+    pub idle_cpu_pct: Option<f64>,
+    pub publish_cpu_pct: Option<f64>,
+    pub connect_cpu_pct: Option<f64>,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PublishResult {
+    pub messages: u64,
+    pub failed: u64,
+    pub requests: u64,
+    pub seconds: f64,
+    pub per_sec: f64,
+    /// How late requests left after their scheduled time (open loop).
+    pub lateness: Quantiles,
+    pub request_latency: Quantiles,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeliveryResult {
+    /// Deliveries the run should produce (messages × subscribers of their channel).
+    pub expected: u64,
+    /// Bench messages received (every copy).
+    pub delivered: u64,
+    pub tally: Tally,
+    /// Delivered messages per second, from the first publish to the last delivery.
+    pub per_sec: f64,
+    pub seconds: f64,
+    /// Publish → receive, per delivery.
+    pub latency: Quantiles,
+    /// Publish → the last subscriber of the channel, per message (complete fan-outs).
+    pub time_to_last_delivery: Quantiles,
+    /// Messages some subscriber never received.
+    pub incomplete_fanouts: u64,
+    /// Connections the server closed, or that failed, during the run.
+    pub closed: u64,
+    pub close_reasons: Vec<String>,
+    pub longpoll_requests: u64,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BenchCpu {
+    /// CPU used by the bench (coordinator + workers) while publishing, % of one core.
+    pub publish_cpu_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub figure: String,
+    pub target: String,
+    pub measured: String,
+    /// `None`: no target, reported only.
+    pub ok: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub command: String,
+    pub started: String,
+    pub settings: Settings,
+    pub machine: Machine,
+    pub connect: ConnectResult,
+    pub server: ServerResult,
+    pub publish: PublishResult,
+    pub delivery: DeliveryResult,
+    pub bench: BenchCpu,
+    pub checks: Vec<Check>,
+    pub notes: Vec<String>,
+}
+
+/// Entry of `bxpush bench`.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.worker {
+        return worker::main();
+    }
+    if let Some(dir) = &args.render {
+        let md = render::render_dir(dir)?;
+        return match &args.out {
+            Some(p) => std::fs::write(p, md).map_err(|e| format!("{}: {e}", p.display())),
+            None => {
+                print!("{md}");
+                Ok(())
+            }
+        };
+    }
+    let json = args.json.clone();
+    let settings = args.resolve()?;
+    if let Some(cpus) = &settings.cpu {
+        procstat::pin_self(cpus)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&rt, coordinate(settings))?;
+    print!("{}", render::table(&result));
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(&result).expect("serialisable");
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        eprintln!("bench: results written to {}", p.display());
+    }
+    Ok(())
+}
+
+fn progress(t0: Instant, msg: &str) {
+    eprintln!("[bench {:7.1}s] {msg}", t0.elapsed().as_secs_f64());
+}
+
+/// A server started by the bench; stopped (SIGTERM, then SIGKILL) on drop.
+struct SpawnedServer {
+    child: Child,
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn spawn_server(s: &mut Settings) -> Result<SpawnedServer, String> {
+    let path = s.spawn_server.clone().expect("spawning");
+    let (sub, publ) = (free_port()?, free_port()?);
+    s.sub_addr = format!("127.0.0.1:{sub}").parse().expect("addr");
+    s.pub_addr = format!("127.0.0.1:{publ}").parse().expect("addr");
+    let mut cmd = Process::new(&path);
+    cmd.arg("serve")
+        .arg("--listen-sub")
+        .arg(s.sub_addr.to_string())
+        .arg("--listen-pub")
+        .arg(s.pub_addr.to_string())
+        .arg("--signature-key")
+        .arg(&s.signature_key)
+        .arg("--signature-algo")
+        .arg(&s.signature_algo)
+        // Room for every bench connection plus the publishers.
+        .arg("--max-connections")
+        .arg((u64::from(s.subscribers) + 500).to_string());
+    if let Some(p) = s.ws_ping_interval {
+        cmd.arg("--ws-ping-interval").arg(p.to_string());
+    }
+    if std::env::var_os("BXPUSH_LOG").is_none() {
+        // One log line per closed bench connection would drown the progress lines.
+        cmd.env("BXPUSH_LOG", "warn");
+    }
+    cmd.args(&s.server_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(cpus) = &s.server_cpu {
+        let set = procstat::parse_cpus(cpus)?;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only sched_setaffinity (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || procstat::set_affinity(0, &set).map_err(std::io::Error::other));
+        }
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {path}: {e}"))?;
+    s.server_pid = Some(child.id());
+    let server = SpawnedServer { child };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if std::net::TcpStream::connect(s.sub_addr).is_ok()
+            && std::net::TcpStream::connect(s.pub_addr).is_ok()
+        {
+            return Ok(server);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{path} did not start listening on {}", s.sub_addr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct WorkerProc {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+impl WorkerProc {
+    fn send(&mut self, cmd: &worker::Command) -> Result<(), String> {
+        let line = serde_json::to_string(cmd).expect("serialisable");
+        writeln!(self.stdin, "{line}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("worker stdin: {e}"))
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+enum FromWorker {
+    Event(Event),
+    Gone(u32),
+}
+
+fn spawn_workers(
+    s: &Settings,
+    plan: &Plan,
+    tx: mpsc::UnboundedSender<FromWorker>,
+) -> Result<Vec<WorkerProc>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let per = s.subscribers.div_ceil(s.workers);
+    let mut out = Vec::new();
+    for w in 0..s.workers {
+        let first = w * per;
+        if first >= s.subscribers {
+            break;
+        }
+        let count = per.min(s.subscribers - first);
+        let cfg = WorkerConfig {
+            worker: w,
+            plan: plan.clone(),
+            first,
+            count,
+            sub_addr: s.sub_addr,
+            transport: s.transport,
+            path: s.path.clone(),
+            connect_concurrency: s.connect_concurrency,
+            connect_rate: s.connect_rate / f64::from(s.workers),
+            report_ms: 250,
+        };
+        let mut child = Process::new(&exe)
+            .args(["bench", "--worker"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start a worker ({}): {e}", exe.display()))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        writeln!(
+            stdin,
+            "{}",
+            serde_json::to_string(&cfg).expect("serialisable")
+        )
+        .map_err(|e| format!("worker config: {e}"))?;
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<Event>(&line) {
+                    Ok(ev) => {
+                        let _ = tx.send(FromWorker::Event(ev));
+                    }
+                    Err(e) => eprintln!("bench: bad line from worker {w}: {e}"),
+                }
+            }
+            let _ = tx.send(FromWorker::Gone(w));
+        });
+        out.push(WorkerProc { child, stdin });
+    }
+    Ok(out)
+}
+
+fn plan_of(s: &Settings) -> Plan {
+    Plan {
+        seed: 0x6278_7075_7368 ^ now_ns(),
+        subscribers: s.subscribers,
+        channels: s.channels,
+        layout: s.layout,
+        key: s.signature_key.clone(),
+        algo: s.signature_algo.clone(),
+    }
+}
+
+/// The server samples and a few marks, shared by the sampler task and the phases.
+struct Sampler {
+    pid: Option<u32>,
+    t0: Instant,
+    samples: RefCell<Vec<Sample>>,
+}
+
+impl Sampler {
+    fn now(&self) -> Option<Sample> {
+        let pid = self.pid?;
+        let s = procstat::sample(pid, self.t0.elapsed().as_secs_f64())?;
+        self.samples.borrow_mut().push(s);
+        Some(s)
+    }
+}
+
+fn cpu_pct(a: Option<Sample>, b: Option<Sample>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    let dt = b.t - a.t;
+    (dt > 0.0).then(|| {
+        (b.cpu_ticks.saturating_sub(a.cpu_ticks)) as f64 / procstat::clock_ticks_per_sec() / dt
+            * 100.0
+    })
+}
+
+fn self_and_children_ticks(pids: &[u32]) -> u64 {
+    let mut t = procstat::cpu_ticks(std::process::id()).unwrap_or(0);
+    for &p in pids {
+        t += procstat::cpu_ticks(p).unwrap_or(0);
+    }
+    t
+}
+
+async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
+    let t0 = Instant::now();
+    let started = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let mut machine = procstat::machine();
+    let mut notes = Vec::new();
+    let _server = if s.spawn_server.is_some() {
+        let srv = spawn_server(&mut s)?;
+        progress(
+            t0,
+            &format!(
+                "server pid {} on {} / {} (cpu {})",
+                s.server_pid.unwrap_or(0),
+                s.sub_addr,
+                s.pub_addr,
+                s.server_cpu.as_deref().unwrap_or("any")
+            ),
+        );
+        Some(srv)
+    } else {
+        None
+    };
+    let sampler = Rc::new(Sampler {
+        pid: s.server_pid,
+        t0,
+        samples: RefCell::new(Vec::new()),
+    });
+    if s.server_pid.is_none() {
+        notes.push("no --server-pid: server memory and CPU not sampled".into());
+    }
+    // Let a freshly started server settle before the baseline.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = sampler.now();
+    let sampling = {
+        let sampler = sampler.clone();
+        let period = Duration::from_millis(s.sample_ms);
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                if sampler.now().is_none() && sampler.pid.is_some() {
+                    return;
+                }
+            }
+        })
+    };
+
+    // Connect.
+    let plan = plan_of(&s);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    progress(
+        t0,
+        &format!(
+            "connecting {} {} subscribers over {} worker(s)",
+            s.subscribers,
+            s.transport.name(),
+            s.workers
+        ),
+    );
+    let connect_start = sampler.now();
+    let mut workers = spawn_workers(&s, &plan, tx)?;
+    let worker_pids: Vec<u32> = workers.iter().map(|w| w.child.id()).collect();
+    let n_workers = workers.len();
+    let mut connect_hist = new_histogram();
+    let mut connect = ConnectResult {
+        attempted: u64::from(s.subscribers),
+        ..Default::default()
+    };
+    let mut failed_subs: Vec<u32> = Vec::new();
+    let (mut first_start, mut last_done) = (u64::MAX, 0u64);
+    let mut progress_of: Vec<worker::Progress> = Vec::new();
+    let mut finals: Vec<worker::FinalReport> = Vec::new();
+    let mut reported = 0;
+    while reported < n_workers {
+        match rx.recv().await {
+            Some(FromWorker::Event(Event::Connected(c))) => {
+                reported += 1;
+                connect.ok += c.ok;
+                connect.failed += c.failed;
+                failed_subs.extend(c.failed_subscribers);
+                first_start = first_start.min(c.first_start_ns);
+                last_done = last_done.max(c.last_done_ns);
+                for (v, n) in c.latency {
+                    let _ = connect_hist.record_n(v, n);
+                }
+                for e in c.errors {
+                    if connect.errors.len() < 20 {
+                        connect.errors.push(e);
+                    }
+                }
+            }
+            Some(FromWorker::Event(_)) => {}
+            Some(FromWorker::Gone(w)) => return Err(format!("worker {w} exited early")),
+            None => return Err("workers gone".into()),
+        }
+    }
+    let connected_at = sampler.now();
+    if last_done > first_start {
+        connect.seconds = (last_done - first_start) as f64 / 1e9;
+        connect.per_sec = connect.ok as f64 / connect.seconds;
+    }
+    connect.latency = Quantiles::of(&connect_hist);
+    progress(
+        t0,
+        &format!(
+            "connected {} ({} failed) in {:.2}s: {:.0}/s",
+            connect.ok, connect.failed, connect.seconds, connect.per_sec
+        ),
+    );
+
+    // Events after the connect phase: progress and finals.
+    let handle = |ev: FromWorker,
+                  progress_of: &mut Vec<worker::Progress>,
+                  finals: &mut Vec<worker::FinalReport>|
+     -> Result<(), String> {
+        match ev {
+            FromWorker::Event(Event::Progress(p)) => {
+                let w = p.worker as usize;
+                if progress_of.len() <= w {
+                    progress_of.resize_with(w + 1, || worker::Progress {
+                        worker: 0,
+                        delivered: 0,
+                        warm: 0,
+                        open: 0,
+                        closed: 0,
+                    });
+                }
+                progress_of[w] = p;
+            }
+            FromWorker::Event(Event::Final(f)) => finals.push(*f),
+            FromWorker::Event(Event::Connected(_)) => {}
+            FromWorker::Gone(w) => return Err(format!("worker {w} exited early")),
+        }
+        Ok(())
+    };
+    let sum = |p: &Vec<worker::Progress>, f: fn(&worker::Progress) -> u64| -> u64 {
+        p.iter().map(f).sum()
+    };
+
+    // Warm-up: every subscriber receives one message before anything is measured.
+    let warm_start = Instant::now();
+    let mut next_warm = Instant::now();
+    let warm_deadline = Instant::now() + Duration::from_secs_f64(s.warmup_timeout);
+    let mut last_print = Instant::now();
+    loop {
+        let warm = sum(&progress_of, |p| p.warm);
+        if warm >= connect.ok {
+            break;
+        }
+        if Instant::now() > warm_deadline {
+            notes.push(format!(
+                "warm-up incomplete: {warm} of {} subscribers received their warm-up message",
+                connect.ok
+            ));
+            break;
+        }
+        if Instant::now() >= next_warm {
+            publisher::warmup(s.pub_addr, &plan, s.expiry).await?;
+            next_warm = Instant::now() + Duration::from_secs(3);
+        }
+        if last_print.elapsed() > Duration::from_secs(1) {
+            progress(t0, &format!("warm-up: {warm}/{}", connect.ok));
+            last_print = Instant::now();
+        }
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => handle(ev, &mut progress_of, &mut finals)?,
+                None => return Err("workers gone".into()),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    connect.warm = sum(&progress_of, |p| p.warm);
+    connect.warm_seconds = warm_start.elapsed().as_secs_f64();
+    progress(
+        t0,
+        &format!(
+            "warm: {} subscribers in {:.2}s",
+            connect.warm, connect.warm_seconds
+        ),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let warm_at = sampler.now();
+
+    // Idle window.
+    let mut idle_cpu = None;
+    let mut after_idle = None;
+    if s.idle > 0.0 {
+        progress(t0, &format!("idle for {:.0}s", s.idle));
+        let a = sampler.now();
+        let end = Instant::now() + Duration::from_secs_f64(s.idle);
+        while Instant::now() < end {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => handle(ev, &mut progress_of, &mut finals)?,
+                    None => return Err("workers gone".into()),
+                },
+                _ = tokio::time::sleep_until(end.into()) => {}
+            }
+        }
+        after_idle = sampler.now();
+        idle_cpu = cpu_pct(a, after_idle);
+    }
+
+    // Publish.
+    let messages = (s.rate * s.duration).round() as u64;
+    let mut publish = PublishResult::default();
+    let mut publish_cpu = None;
+    let mut bench_cpu = None;
+    let mut pub_start_ns = now_ns();
+    let mut failed_msgs: Vec<u64> = Vec::new();
+    let (expected, mut drain_done_ns) = if messages > 0 {
+        progress(
+            t0,
+            &format!(
+                "publishing {messages} messages at {}/s ({:?}, {} B)",
+                s.rate, s.publish_mode, s.message_size
+            ),
+        );
+        let cfg = Rc::new(PubConfig {
+            pub_addr: s.pub_addr,
+            mode: s.publish_mode,
+            rate: s.rate,
+            messages,
+            size: s.message_size,
+            expiry: s.expiry,
+            conns: s.pub_conns,
+            batch: s.batch,
+            plan: plan.clone(),
+        });
+        let sent = Rc::new(Cell::new(0u64));
+        let a = sampler.now();
+        let bench_a = (Instant::now(), self_and_children_ticks(&worker_pids));
+        let mut task = tokio::task::spawn_local(publisher::run(cfg, sent.clone()));
+        let mut last_print = Instant::now();
+        let res = loop {
+            tokio::select! {
+                r = &mut task => break r.map_err(|e| format!("publisher: {e}"))?,
+                ev = rx.recv() => match ev {
+                    Some(ev) => handle(ev, &mut progress_of, &mut finals)?,
+                    None => return Err("workers gone".into()),
+                },
+            }
+            if last_print.elapsed() > Duration::from_secs(1) {
+                progress(
+                    t0,
+                    &format!(
+                        "published {}/{messages}, delivered {}",
+                        sent.get(),
+                        sum(&progress_of, |p| p.delivered)
+                    ),
+                );
+                last_print = Instant::now();
+            }
+        };
+        let b = sampler.now();
+        publish_cpu = cpu_pct(a, b);
+        let bench_b = (Instant::now(), self_and_children_ticks(&worker_pids));
+        let dt = bench_b.0.duration_since(bench_a.0).as_secs_f64();
+        if dt > 0.0 {
+            bench_cpu = Some(
+                bench_b.1.saturating_sub(bench_a.1) as f64 / procstat::clock_ticks_per_sec() / dt
+                    * 100.0,
+            );
+        }
+        pub_start_ns = res.start_ns;
+        publish = PublishResult {
+            messages,
+            failed: res.failed.len() as u64,
+            requests: res.requests,
+            seconds: (res.end_ns.saturating_sub(res.start_ns)) as f64 / 1e9,
+            per_sec: 0.0,
+            lateness: Quantiles::of(&res.lateness),
+            request_latency: Quantiles::of(&res.request_latency),
+            errors: res.errors,
+        };
+        if publish.seconds > 0.0 {
+            publish.per_sec = (messages - publish.failed) as f64 / publish.seconds;
+        }
+        failed_msgs = res.failed;
+        // Deliveries to expect: each message × the connected subscribers of its channel.
+        let mut failed_on = std::collections::HashMap::<u32, u64>::new();
+        for &i in &failed_subs {
+            *failed_on.entry(plan.tracked_channel(i)).or_default() += 1;
+        }
+        let mut expected = 0u64;
+        let failed_set: std::collections::HashSet<u64> = failed_msgs.iter().copied().collect();
+        for g in 0..messages {
+            if failed_set.contains(&g) {
+                continue;
+            }
+            let (_, c, _) = plan.target_of(g);
+            expected += u64::from(plan.receivers_of(c))
+                .saturating_sub(failed_on.get(&c).copied().unwrap_or(0));
+        }
+        // Drain.
+        let deadline = Instant::now() + Duration::from_secs_f64(s.drain_timeout);
+        let mut done = None;
+        loop {
+            if sum(&progress_of, |p| p.delivered) >= expected {
+                done = Some(now_ns());
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => handle(ev, &mut progress_of, &mut finals)?,
+                    None => return Err("workers gone".into()),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        (expected, done)
+    } else {
+        (0, None)
+    };
+    let end_sample = sampler.now();
+
+    // Finish: every worker reports its accounting.
+    for w in workers.iter_mut() {
+        w.send(&worker::Command::Finish {
+            published: messages,
+            failed: failed_msgs.clone(),
+        })?;
+    }
+    let finish_deadline = Instant::now() + Duration::from_secs(30);
+    while finals.len() < n_workers {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(FromWorker::Gone(_)) => {}
+                Some(ev) => handle(ev, &mut progress_of, &mut finals)?,
+                None => break,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if Instant::now() > finish_deadline {
+                    return Err("workers did not report".into());
+                }
+            }
+        }
+    }
+    drop(workers);
+    sampling.abort();
+    machine.loadavg_end = procstat::loadavg();
+
+    // Merge.
+    let mut latency = new_histogram();
+    let mut ttld: Vec<(u64, u32)> = Vec::new();
+    let mut delivery = DeliveryResult {
+        expected,
+        ..Default::default()
+    };
+    for f in &finals {
+        delivery.delivered += f.delivered;
+        delivery.tally += f.tally;
+        delivery.closed += f.closed;
+        delivery.longpoll_requests += f.longpoll_requests;
+        for (v, n) in &f.latency {
+            let _ = latency.record_n(*v, *n);
+        }
+        for r in &f.close_reasons {
+            if delivery.close_reasons.len() < 20 {
+                delivery.close_reasons.push(r.clone());
+            }
+        }
+        for e in &f.errors {
+            if delivery.errors.len() < 20 {
+                delivery.errors.push(e.clone());
+            }
+        }
+        let t = worker::decode_ttld(&f.ttld);
+        if ttld.len() < t.len() {
+            ttld.resize(t.len(), (0, 0));
+        }
+        for (g, (lat, n)) in t.into_iter().enumerate() {
+            ttld[g].0 = ttld[g].0.max(lat);
+            ttld[g].1 += n;
+        }
+    }
+    delivery.latency = Quantiles::of(&latency);
+    let mut ttld_hist = new_histogram();
+    let failed_set: std::collections::HashSet<u64> = failed_msgs.iter().copied().collect();
+    let mut failed_per_channel = std::collections::HashMap::<u32, u32>::new();
+    for &i in &failed_subs {
+        *failed_per_channel
+            .entry(plan.tracked_channel(i))
+            .or_default() += 1;
+    }
+    for g in 0..messages {
+        if failed_set.contains(&g) {
+            continue;
+        }
+        let (_, c, _) = plan.target_of(g);
+        let k = plan
+            .receivers_of(c)
+            .saturating_sub(failed_per_channel.get(&c).copied().unwrap_or(0));
+        if k == 0 {
+            continue;
+        }
+        match ttld.get(g as usize) {
+            Some(&(lat, n)) if n >= k => {
+                ttld_hist.saturating_record(lat.max(1));
+            }
+            _ => delivery.incomplete_fanouts += 1,
+        }
+    }
+    delivery.time_to_last_delivery = Quantiles::of(&ttld_hist);
+    if messages > 0 {
+        let end = drain_done_ns.get_or_insert_with(now_ns);
+        delivery.seconds = end.saturating_sub(pub_start_ns) as f64 / 1e9;
+        if delivery.seconds > 0.0 {
+            delivery.per_sec = delivery.delivered as f64 / delivery.seconds;
+        }
+    }
+
+    let samples = sampler.samples.borrow().clone();
+    let rss = |x: Option<Sample>| x.map(|x| x.rss_kib).unwrap_or(0);
+    let per_conn = |x: Option<Sample>| -> Option<f64> {
+        let (b, x) = (before?, x?);
+        (connect.ok > 0).then(|| (x.rss_kib as f64 - b.rss_kib as f64) / connect.ok as f64)
+    };
+    let server = ServerResult {
+        pid: s.server_pid,
+        rss_before_kib: rss(before),
+        rss_connected_kib: rss(warm_at),
+        rss_end_kib: rss(end_sample),
+        rss_max_kib: samples.iter().map(|x| x.rss_kib).max().unwrap_or(0),
+        rss_per_conn_kib: per_conn(warm_at),
+        rss_per_conn_after_idle_kib: per_conn(after_idle),
+        fds_max: samples.iter().map(|x| x.fds).max().unwrap_or(0),
+        idle_seconds: s.idle,
+        idle_cpu_pct: idle_cpu,
+        publish_cpu_pct: publish_cpu,
+        connect_cpu_pct: cpu_pct(connect_start, connected_at),
+        samples,
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut result = BenchResult {
+        command,
+        started,
+        settings: s,
+        machine,
+        connect,
+        server,
+        publish,
+        delivery,
+        bench: BenchCpu {
+            publish_cpu_pct: bench_cpu,
+        },
+        checks: Vec::new(),
+        notes,
+    };
+    result.checks = render::checks(&result);
+    Ok(result)
+}

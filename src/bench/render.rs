@@ -1,0 +1,475 @@
+//! Reports: the checks of a scenario against its targets, the table printed after a run,
+//! and BENCHMARKS.md rendered from a directory of JSON results.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::{BenchResult, Check, Quantiles, Scenario};
+
+fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
+    Check {
+        figure: figure.into(),
+        target: target.into(),
+        measured,
+        ok,
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v < 1.0 {
+        format!("{:.3} ms", v)
+    } else {
+        format!("{:.1} ms", v)
+    }
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}%"))
+        .unwrap_or_else(|| "not sampled".into())
+}
+
+/// The figures of `r`'s scenario against their targets.
+pub fn checks(r: &BenchResult) -> Vec<Check> {
+    let mut out = Vec::new();
+    let s = &r.settings;
+    let d = &r.delivery;
+    let messages = r.publish.messages > 0;
+    match s.scenario {
+        Some(Scenario::Idle) => {
+            let per = r
+                .server
+                .rss_per_conn_after_idle_kib
+                .or(r.server.rss_per_conn_kib);
+            out.push(check(
+                &format!(
+                    "resident memory per idle WebSocket connection at {}",
+                    r.connect.ok
+                ),
+                "≤ 2 KiB",
+                per.map(|v| format!("{v:.2} KiB"))
+                    .unwrap_or_else(|| "not sampled".into()),
+                per.map(|v| v <= 2.0),
+            ));
+            out.push(check(
+                &format!(
+                    "server CPU while idle ({:.0} s, ping every {} s)",
+                    s.idle,
+                    s.ws_ping_interval
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "?".into())
+                ),
+                "≤ 2% of a core",
+                opt_pct(r.server.idle_cpu_pct),
+                r.server.idle_cpu_pct.map(|v| v <= 2.0),
+            ));
+            out.push(check(
+                "connections dropped while idle",
+                "0",
+                d.closed.to_string(),
+                Some(d.closed == 0),
+            ));
+        }
+        Some(Scenario::Fanout) => {
+            let t = &d.time_to_last_delivery;
+            out.push(check(
+                &format!(
+                    "time to last delivery p99, one {} B message to {} subscribers",
+                    s.message_size, r.connect.ok
+                ),
+                "≤ 30 ms",
+                ms(t.p99_ms),
+                Some(t.count > 0 && t.p99_ms <= 30.0),
+            ));
+        }
+        Some(Scenario::Latency) => {
+            out.push(check(
+                "publish → receive p99, one private channel, one subscriber",
+                "≤ 1 ms",
+                ms(d.latency.p99_ms),
+                Some(d.latency.count > 0 && d.latency.p99_ms <= 1.0),
+            ));
+        }
+        Some(Scenario::Sustained) => {
+            out.push(check(
+                &format!(
+                    "delivered messages/s, server on {} core(s), {:.0} s",
+                    s.server_cpu
+                        .as_deref()
+                        .map(|c| c.split(',').count().to_string())
+                        .unwrap_or_else(|| "all".into()),
+                    s.duration
+                ),
+                "≥ 200,000/s",
+                format!("{:.0}/s", d.per_sec),
+                Some(d.per_sec >= 200_000.0),
+            ));
+        }
+        Some(Scenario::Storm) => {
+            out.push(check(
+                "WebSocket handshakes + subscriptions per second",
+                "≥ 10,000/s",
+                format!("{:.0}/s", r.connect.per_sec),
+                Some(r.connect.per_sec >= 10_000.0),
+            ));
+            let errors = r.connect.failed + (r.connect.ok - r.connect.warm.min(r.connect.ok));
+            out.push(check(
+                "connect or subscription errors",
+                "0",
+                errors.to_string(),
+                Some(errors == 0),
+            ));
+        }
+        Some(Scenario::Longpoll) | Some(Scenario::Sse) => {
+            out.push(check(
+                &format!(
+                    "release latency p99, {} parked {} subscribers",
+                    r.connect.ok,
+                    s.transport.name()
+                ),
+                "(none set)",
+                ms(d.latency.p99_ms),
+                None,
+            ));
+            out.push(check(
+                "time to last delivery p99 (all subscribers)",
+                "(none set)",
+                ms(d.time_to_last_delivery.p99_ms),
+                None,
+            ));
+        }
+        None => {}
+    }
+    if messages {
+        out.push(check(
+            "lost",
+            "0",
+            d.tally.lost.to_string(),
+            Some(d.tally.lost == 0),
+        ));
+        out.push(check(
+            "duplicated / out of order",
+            "0 / 0",
+            format!("{} / {}", d.tally.dup, d.tally.reordered),
+            Some(d.tally.dup == 0 && d.tally.reordered == 0),
+        ));
+    }
+    out
+}
+
+fn q(qs: &Quantiles) -> String {
+    if qs.count == 0 {
+        return "—".into();
+    }
+    format!(
+        "p50 {} · p99 {} · p99.9 {} · max {} (n={})",
+        ms(qs.p50_ms),
+        ms(qs.p99_ms),
+        ms(qs.p999_ms),
+        ms(qs.max_ms),
+        qs.count
+    )
+}
+
+/// The key figures of one run, as lines of `name: value`.
+fn figures(r: &BenchResult) -> Vec<(String, String)> {
+    let s = &r.settings;
+    let mut v: Vec<(String, String)> = Vec::new();
+    let mut add = |k: &str, val: String| v.push((k.to_string(), val));
+    add(
+        "subscribers",
+        format!(
+            "{} {} ({:?} layout, {} channel(s)), {} worker process(es)",
+            s.subscribers,
+            s.transport.name(),
+            s.layout,
+            s.channels,
+            s.workers
+        )
+        .to_lowercase(),
+    );
+    add(
+        "connect",
+        format!(
+            "{} ok, {} failed in {:.2} s = {:.0}/s; handshake {}",
+            r.connect.ok,
+            r.connect.failed,
+            r.connect.seconds,
+            r.connect.per_sec,
+            q(&r.connect.latency)
+        ),
+    );
+    add(
+        "warm-up (subscription proven)",
+        format!(
+            "{} of {} in {:.2} s",
+            r.connect.warm, r.connect.ok, r.connect.warm_seconds
+        ),
+    );
+    if let Some(pid) = r.server.pid {
+        let sv = &r.server;
+        add(
+            "server memory (VmRSS)",
+            format!(
+                "pid {pid}: before {} KiB, connected {} KiB, end {} KiB, max {} KiB",
+                sv.rss_before_kib, sv.rss_connected_kib, sv.rss_end_kib, sv.rss_max_kib
+            ),
+        );
+        if let Some(p) = sv.rss_per_conn_kib {
+            let after = sv
+                .rss_per_conn_after_idle_kib
+                .map(|a| format!("; after the idle window {a:.2} KiB"))
+                .unwrap_or_default();
+            add("memory per connection", format!("{p:.2} KiB{after}"));
+        }
+        add(
+            "server CPU",
+            format!(
+                "connecting {}, idle {}, publishing {}",
+                opt_pct(sv.connect_cpu_pct),
+                opt_pct(sv.idle_cpu_pct),
+                opt_pct(sv.publish_cpu_pct)
+            ),
+        );
+        add("server open files (max)", sv.fds_max.to_string());
+    }
+    if r.publish.messages > 0 {
+        let p = &r.publish;
+        add(
+            "published",
+            format!(
+                "{} messages ({} failed) in {} requests over {:.2} s = {:.0}/s ({:?}, {} B, expiry {} s)",
+                p.messages,
+                p.failed,
+                p.requests,
+                p.seconds,
+                p.per_sec,
+                s.publish_mode,
+                s.message_size,
+                s.expiry
+            ),
+        );
+        add("publish request latency", q(&p.request_latency));
+        add("publisher lateness (open loop)", q(&p.lateness));
+        let d = &r.delivery;
+        add(
+            "delivered",
+            format!(
+                "{} of {} expected in {:.2} s = {:.0}/s",
+                d.delivered, d.expected, d.seconds, d.per_sec
+            ),
+        );
+        add(
+            "lost / duplicated / out of order / unexpected",
+            format!(
+                "{} / {} / {} / {}",
+                d.tally.lost, d.tally.dup, d.tally.reordered, d.tally.unexpected
+            ),
+        );
+        add("publish → receive", q(&d.latency));
+        add(
+            "time to last delivery (per message)",
+            format!(
+                "{}; incomplete fan-outs {}",
+                q(&d.time_to_last_delivery),
+                d.incomplete_fanouts
+            ),
+        );
+        if let Some(c) = r.bench.publish_cpu_pct {
+            add("bench CPU while publishing", format!("{c:.0}% of a core"));
+        }
+    }
+    add(
+        "connections closed during the run",
+        r.delivery.closed.to_string(),
+    );
+    v
+}
+
+/// The table printed on stdout after a run.
+pub fn table(r: &BenchResult) -> String {
+    let mut out = String::new();
+    let title = r
+        .settings
+        .scenario
+        .map(|s| s.name())
+        .unwrap_or("custom run");
+    let _ = writeln!(out, "bxpush bench: {title}");
+    for (k, v) in figures(r) {
+        let _ = writeln!(out, "  {k:<46} {v}");
+    }
+    if !r.checks.is_empty() {
+        let _ = writeln!(out, "  targets:");
+        for c in &r.checks {
+            let _ = writeln!(
+                out,
+                "    [{}] {}: {} (target {})",
+                verdict(c.ok),
+                c.figure,
+                c.measured,
+                c.target
+            );
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    for e in r.connect.errors.iter().chain(&r.delivery.errors).take(5) {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    for e in r.delivery.close_reasons.iter().take(5) {
+        let _ = writeln!(out, "  closed: {e}");
+    }
+    out
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "ok",
+        Some(false) => "MISSED",
+        None => "info",
+    }
+}
+
+fn pinning(r: &BenchResult) -> String {
+    format!(
+        "server on CPU {}, bench on CPU {}",
+        r.settings.server_cpu.as_deref().unwrap_or("(any)"),
+        r.settings.cpu.as_deref().unwrap_or("(any)")
+    )
+}
+
+/// BENCHMARKS.md from the `*.json` results in `dir` (and `dir/notes.md`, appended).
+pub fn render_dir(dir: &Path) -> Result<String, String> {
+    let mut results: Vec<BenchResult> = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let r: BenchResult =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            results.push(r);
+        }
+    }
+    let order = |r: &BenchResult| {
+        r.settings
+            .scenario
+            .and_then(|s| Scenario::ALL.iter().position(|x| *x == s))
+            .unwrap_or(usize::MAX)
+    };
+    results.sort_by_key(order);
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# bxpush benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Written by `make bench` (`scripts/bench.sh`), which runs `bxpush bench` once per\n\
+         scenario against a freshly started `target/release/bxpush serve` and renders this file\n\
+         from the JSON results with `bxpush bench --render DIR`. Every figure stands beside its\n\
+         target (from the project's design); each scenario lists the command that reproduces it.\n\
+         Latencies are measured from the publisher's clock right before the publish request to\n\
+         the subscriber's clock when its frame is read (same machine, `CLOCK_REALTIME`), so they\n\
+         include the load generator's own queueing.\n"
+    );
+    if let Some(first) = results.first() {
+        let m = &first.machine;
+        let _ = writeln!(w, "## Machine\n");
+        let _ = writeln!(w, "| | |\n|---|---|");
+        let _ = writeln!(w, "| CPUs (nproc) | {} |", m.nproc);
+        let _ = writeln!(w, "| CPU model | {} |", m.cpu_model);
+        let _ = writeln!(w, "| kernel | {} |", m.kernel);
+        let _ = writeln!(
+            w,
+            "| memory | {:.1} GiB |",
+            m.mem_total_kib as f64 / 1024.0 / 1024.0
+        );
+        let _ = writeln!(w, "| run | {} |", first.started);
+        let loads: Vec<String> = results
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {} → {}",
+                    r.settings.scenario.map(|s| s.name()).unwrap_or("?"),
+                    r.machine.loadavg_start,
+                    r.machine.loadavg_end
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            w,
+            "| load average (1/5/15 min) at start → end of each scenario | {} |",
+            loads.join("; ")
+        );
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(w, "## Figures against targets\n");
+    let _ = writeln!(w, "| scenario | figure | target | measured | |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for r in &results {
+        let name = r.settings.scenario.map(|s| s.name()).unwrap_or("custom");
+        for c in &r.checks {
+            let _ = writeln!(
+                w,
+                "| {name} | {} | {} | {} | {} |",
+                c.figure,
+                c.target,
+                c.measured,
+                verdict(c.ok)
+            );
+        }
+    }
+    let notes_path = dir.join("notes.md");
+    let notes = std::fs::read_to_string(&notes_path).unwrap_or_default();
+    let _ = writeln!(w);
+    for r in &results {
+        let name = r.settings.scenario.map(|s| s.name()).unwrap_or("custom");
+        let _ = writeln!(w, "## {name}\n");
+        let _ = writeln!(w, "```sh\n{}\n```\n", reproduce(r));
+        let _ = writeln!(w, "Pinning: {}.\n", pinning(r));
+        let _ = writeln!(w, "| | |\n|---|---|");
+        for (k, v) in figures(r) {
+            let _ = writeln!(w, "| {k} | {v} |");
+        }
+        for n in &r.notes {
+            let _ = writeln!(w, "| note | {n} |");
+        }
+        for e in r.connect.errors.iter().chain(&r.delivery.errors).take(3) {
+            let _ = writeln!(w, "| error (sample) | `{e}` |");
+        }
+        for e in r.delivery.close_reasons.iter().take(3) {
+            let _ = writeln!(w, "| closed (sample) | `{e}` |");
+        }
+        let _ = writeln!(w);
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(w, "{}", notes.trim_end());
+    }
+    Ok(out)
+}
+
+/// The command line of a run, with the binary path made relative to the repository and
+/// the output file left out.
+fn reproduce(r: &BenchResult) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut skip = false;
+    for (i, a) in r.command.split(' ').enumerate() {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--json" {
+            skip = true;
+            continue;
+        }
+        if i == 0 {
+            parts.push("target/release/bxpush".into());
+            continue;
+        }
+        if let Some(idx) = a.find("target/release/") {
+            parts.push(a[idx..].to_string());
+            continue;
+        }
+        parts.push(a.to_string());
+    }
+    parts.join(" ")
+}
