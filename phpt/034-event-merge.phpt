@@ -24,7 +24,7 @@ foreach ([1, 2, 3, 4, 5] as $u) {
     echo "$u: ", count($g), ' chat ', $g[0]['message']['params']['chat'], "\n";
 }
 var_dump($mids[1] === $mids[2] && $mids[2] === $mids[3], $mids[4] !== $mids[1], $mids[5] !== $mids[1]);
-var_dump(BxPush\Server::stats()['published']);
+var_dump(BxPush\Server::stats()['bxpush']['published']);
 BxPush\Server::stop();
 ?>
 --EXPECTF--
@@ -44,4 +44,4 @@ int(0)
 bool(true)
 bool(true)
 bool(true)
-%a
+int(3)

@@ -253,6 +253,27 @@ extern "C" fn on_stop_signal(_sig: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// `sigaction` as PHP wants it done. PHP built with Zend signals (the default for NTS)
+/// owns SIGTERM/SIGINT/…: its handler runs the one registered with `zend_sigaction`
+/// (and re-raises when that is SIG_DFL), so a plain `sigaction` would be overwritten at
+/// the next request and never called. `zend_sigaction` is looked up at run time because
+/// builds without Zend signals do not have it; there the plain call is right.
+unsafe fn sigaction_php(sig: libc::c_int, act: *const libc::sigaction, old: *mut libc::sigaction) {
+    type ZendSigaction =
+        unsafe extern "C" fn(libc::c_int, *const libc::sigaction, *mut libc::sigaction);
+    // SAFETY: dlsym on the global scope; the symbol, if any, has this signature
+    // (PHP 8.0+: `void zend_sigaction(int, const struct sigaction *, struct sigaction *)`).
+    unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, c"zend_sigaction".as_ptr());
+        if f.is_null() {
+            libc::sigaction(sig, act, old);
+        } else {
+            let f: ZendSigaction = std::mem::transmute(f);
+            f(sig, act, old);
+        }
+    }
+}
+
 /// Build the runtime config from a PHP array whose keys are the `bxpush serve` flags
 /// with underscores. The signature key and algorithm default to the ini settings.
 fn layer_from(config: &ZendHashTable) -> Result<Layer, String> {
@@ -362,19 +383,18 @@ impl Server {
         STOP.store(false, Ordering::SeqCst);
         let mut saved: Vec<(libc::c_int, libc::sigaction)> = Vec::new();
         for sig in [libc::SIGTERM, libc::SIGINT] {
-            // SAFETY: plain sigaction calls; the handler only stores an atomic.
+            // SAFETY: sigaction calls (through Zend's when PHP manages signals); the
+            // handler only stores an atomic.
             unsafe {
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction == libc::SIG_DFL
-                {
+                sigaction_php(sig, std::ptr::null(), &mut old);
+                if old.sa_sigaction == libc::SIG_DFL {
                     let mut new: libc::sigaction = std::mem::zeroed();
                     new.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
                     libc::sigemptyset(&mut new.sa_mask);
                     new.sa_flags = libc::SA_RESTART;
-                    if libc::sigaction(sig, &new, std::ptr::null_mut()) == 0 {
-                        saved.push((sig, old));
-                    }
+                    sigaction_php(sig, &new, std::ptr::null_mut());
+                    saved.push((sig, old));
                 }
             }
         }
@@ -393,7 +413,7 @@ impl Server {
         for (sig, old) in saved {
             // SAFETY: restoring what was there.
             unsafe {
-                libc::sigaction(sig, &old, std::ptr::null_mut());
+                sigaction_php(sig, &old, std::ptr::null_mut());
             }
         }
         let stopped = dispatch::unhost(Duration::from_secs(2));

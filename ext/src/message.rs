@@ -159,7 +159,8 @@ pub fn prepare(params: &ZendHashTable, s: &Settings) -> Result<Prepared, String>
                 } else {
                     v.double().filter(|d| d.is_finite()).map(|d| d as i64)
                 };
-                let n = n.ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
+                let n =
+                    n.ok_or_else(|| format!("expiry must be an integer, got {}", describe(v)))?;
                 n.clamp(0, u32::MAX as i64) as u32
             }
         }

@@ -178,3 +178,58 @@ function bx_free_port(): int
     fclose($s);
     return (int)substr($name, strrpos($name, ':') + 1);
 }
+
+/**
+ * Start an owner process (`BxPush\Server::run()` in a child PHP) with a PHP hand-off
+ * socket; returns ['proc' => ..., 'sub' => 'ip:port', 'pub' => ..., 'sock' => path].
+ */
+function bx_owner_start(string $sock, string $dataDir = '', array $extra = []): array
+{
+    $sub = '127.0.0.1:' . bx_free_port();
+    $pub = '127.0.0.1:' . bx_free_port();
+    $cfg = ['listen_sub' => $sub, 'listen_pub' => $pub, 'listen_php' => $sock, 'long_poll_timeout' => 1] + $extra;
+    if ($dataDir !== '') {
+        $cfg['data_dir'] = $dataDir;
+    }
+    $code = '<?php ini_set("bxpush.signature_key", ' . var_export(ini_get('bxpush.signature_key') ?: BX_KEY, true) . ');'
+        . 'BxPush\Server::run(' . var_export($cfg, true) . '); echo "owner stopped\n";';
+    $file = tempnam(sys_get_temp_dir(), 'bxowner') . '.php';
+    file_put_contents($file, $code);
+    $proc = proc_open([PHP_BINARY, '-n', '-d', 'extension=' . bx_ext_path(), $file], [1 => ['pipe', 'w'], 2 => ['redirect', 1]], $pipes);
+    for ($i = 0; $i < 200; $i++) {
+        $s = @stream_socket_client("tcp://$sub", $en, $es, 1);
+        if ($s) {
+            fclose($s);
+            break;
+        }
+        usleep(20000);
+    }
+    return ['proc' => $proc, 'pipe' => $pipes[1], 'file' => $file, 'sub' => $sub, 'pub' => $pub, 'sock' => $sock];
+}
+
+/** SIGTERM the owner and wait for it; returns [exit code, output]. */
+function bx_owner_stop(array $o, int $signal = 15): array
+{
+    proc_terminate($o['proc'], $signal);
+    $out = stream_get_contents($o['pipe']);
+    $code = proc_close($o['proc']);
+    @unlink($o['file']);
+    return [$code, $out];
+}
+
+/** A fresh temporary directory. */
+function bx_tmpdir(string $tag): string
+{
+    $d = sys_get_temp_dir() . "/bxphpt-$tag-" . getmypid() . '-' . mt_rand();
+    mkdir($d, 0777, true);
+    return $d;
+}
+
+function bx_rmdir(string $d): void
+{
+    foreach (glob("$d/{,.}*", GLOB_BRACE) ?: [] as $f) {
+        if (basename($f) === '.' || basename($f) === '..') continue;
+        is_dir($f) ? bx_rmdir($f) : @unlink($f);
+    }
+    @rmdir($d);
+}
