@@ -6,12 +6,17 @@
 //! - [`store`]: history (memory, persisted in a data dir);
 //! - [`hub`]: channels → subscribers, fan-out, presence;
 //! - [`transport`]: HTTP, long polling, WebSocket, SSE, publish endpoints;
+//! - [`handoff`], [`ingress`], [`forward`], [`users`]: the PHP hand-off (shared types and
+//!   wire format; the owner's listener; the worker-side forwarder and spool; derived
+//!   per-user channels);
 //! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
 
 pub mod config;
+pub mod handoff;
 pub mod hub;
 pub mod message;
 pub mod protocol;
 pub mod runtime;
 pub mod store;
 pub mod transport;
+pub mod users;
