@@ -8,6 +8,7 @@
 
 pub mod stats;
 pub mod subscriber;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::io;
@@ -24,6 +25,7 @@ use crate::store::Store;
 
 pub use stats::Counters;
 pub use subscriber::{CloseReason, Subscriber};
+pub use watch::Watches;
 
 /// Limits the hub enforces.
 #[derive(Debug, Clone)]
@@ -80,6 +82,8 @@ pub struct Hub {
     next_sub_id: AtomicU64,
     shutting_down: AtomicBool,
     pub counters: Counters,
+    /// Tag watches (`CPullWatch`) for the PHP hand-off.
+    pub watches: Watches,
 }
 
 pub fn now_unix() -> u64 {
@@ -107,6 +111,7 @@ impl Hub {
             next_sub_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             counters: Counters::default(),
+            watches: Watches::default(),
         }
     }
 
@@ -257,9 +262,11 @@ impl Hub {
         self.state.lock().store.stats()
     }
 
-    /// Periodic upkeep: expire history, forget channels idle past the online TTL.
+    /// Periodic upkeep: expire history and tag watches, forget channels idle past the
+    /// online TTL.
     pub fn maintain(&self) -> io::Result<()> {
         let now = now_unix();
+        self.watches.purge(now);
         let mut st = self.state.lock();
         let ttl = self.opts.online_ttl;
         st.channels

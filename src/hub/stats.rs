@@ -16,7 +16,46 @@ pub struct Counters {
     pub kicked_too_many: AtomicU64,
     pub bad_requests: AtomicU64,
     pub refused_connections: AtomicU64,
+    /// The PHP hand-off (`bxpush.ingress` in `/server-stat/`).
+    pub ingress: IngressCounters,
     daily: Mutex<Daily>,
+}
+
+/// Counters of the PHP hand-off listener and of in-process applies.
+#[derive(Default)]
+pub struct IngressCounters {
+    /// Items applied (published, watch changes).
+    pub applied: AtomicU64,
+    /// Items skipped because their (origin, seq) was already applied.
+    pub duplicates: AtomicU64,
+    /// Items that could not be applied and were skipped (answered with an Error frame).
+    pub rejected: AtomicU64,
+    pub batches: AtomicU64,
+    pub queries: AtomicU64,
+    /// Worker connections open now.
+    pub connections: AtomicI64,
+    /// Connections refused: wrong key, wrong version, malformed or oversized frames.
+    pub refused: AtomicU64,
+    /// Origins whose high-water mark is remembered.
+    pub origins: AtomicU64,
+}
+
+impl IngressCounters {
+    pub fn json(&self, watches: &crate::hub::Watches) -> serde_json::Value {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "applied": g(&self.applied),
+            "duplicates": g(&self.duplicates),
+            "rejected": g(&self.rejected),
+            "batches": g(&self.batches),
+            "queries": g(&self.queries),
+            "connections": self.connections.load(Ordering::Relaxed),
+            "refused": g(&self.refused),
+            "origins": g(&self.origins),
+            "watches": watches.len(),
+            "watchesEvicted": watches.evicted(),
+        })
+    }
 }
 
 /// Per-day request and message-type counts, as the Node server reports them (reset at

@@ -41,6 +41,7 @@ pub fn json(app: &App) -> serde_json::Value {
             "storedMessages": store.messages,
             "storedChannels": store.channels,
             "storedBytes": store.bytes,
+            "ingress": c.ingress.json(&app.hub.watches),
         }
     })
 }
