@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::handoff::PhpTarget;
 use crate::protocol::SignatureAlgo;
 
 /// The resolved configuration of a running server.
@@ -17,6 +18,8 @@ pub struct Config {
     pub listen_sub: SocketAddr,
     /// Trusted publishing (`/bitrix/pub/`) and `/server-stat/`.
     pub listen_pub: SocketAddr,
+    /// The socket PHP workers hand events to (unix socket or TCP); `None` = not served.
+    pub listen_php: Option<PhpTarget>,
     /// The pull module's `signature_key`; `None` = channels are not signed.
     pub signature_key: Option<String>,
     pub signature_algo: SignatureAlgo,
@@ -42,6 +45,7 @@ impl Default for Config {
         Self {
             listen_sub: "127.0.0.1:8010".parse().expect("literal address"),
             listen_pub: "127.0.0.1:9010".parse().expect("literal address"),
+            listen_php: None,
             signature_key: None,
             signature_algo: SignatureAlgo::Sha1,
             data_dir: None,
@@ -70,6 +74,7 @@ impl Default for Config {
 pub struct Layer {
     pub listen_sub: Option<SocketAddr>,
     pub listen_pub: Option<SocketAddr>,
+    pub listen_php: Option<PhpTarget>,
     pub signature_key: Option<String>,
     pub signature_algo: Option<String>,
     pub data_dir: Option<PathBuf>,
@@ -100,6 +105,7 @@ impl Layer {
             lower,
             listen_sub,
             listen_pub,
+            listen_php,
             signature_key,
             signature_algo,
             data_dir,
@@ -145,6 +151,7 @@ impl Layer {
         Ok(Config {
             listen_sub: self.listen_sub.unwrap_or(d.listen_sub),
             listen_pub: self.listen_pub.unwrap_or(d.listen_pub),
+            listen_php: self.listen_php,
             signature_key: self.signature_key.filter(|k| !k.is_empty()),
             signature_algo,
             data_dir: self.data_dir,
@@ -324,6 +331,14 @@ mod tests {
         let c = l.resolve().unwrap();
         assert_eq!(c.listen_sub.port(), 18010);
         assert!(c.fsync);
+        assert_eq!(c.listen_php, None);
+        let l: Layer = toml::from_str("listen_php = \"/run/bxpush/php.sock\"").unwrap();
+        assert_eq!(
+            l.resolve().unwrap().listen_php,
+            Some(PhpTarget::Unix("/run/bxpush/php.sock".into()))
+        );
+        let e = toml::from_str::<Layer>("listen_php = \"localhost:1\"").unwrap_err();
+        assert!(e.to_string().contains("accepted forms"), "{e}");
         assert!(toml::from_str::<Layer>("no_such_key = 1").is_err());
     }
 }

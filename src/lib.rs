@@ -14,6 +14,7 @@
 pub mod config;
 pub mod handoff;
 pub mod hub;
+pub mod ingress;
 pub mod message;
 pub mod protocol;
 pub mod runtime;

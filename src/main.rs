@@ -40,6 +40,11 @@ struct ServeArgs {
     /// Trusted publishing and stats. Default 127.0.0.1:9010.
     #[arg(long, env = "BXPUSH_LISTEN_PUB")]
     listen_pub: Option<std::net::SocketAddr>,
+    /// Where PHP-FPM workers (extension=bxpush) hand events over: a unix socket path
+    /// (`/run/bxpush/php.sock`, `unix:/path`) or `127.0.0.1:PORT` (frames authenticated with
+    /// the signature key). Default: none.
+    #[arg(long, env = "BXPUSH_LISTEN_PHP")]
+    listen_php: Option<bxpush::handoff::PhpTarget>,
     /// The pull module's signature key. Absent: one is generated (and kept in
     /// --data-dir). Empty: channels are not signed.
     #[arg(long, env = "BXPUSH_SIGNATURE_KEY", hide_env_values = true)]
@@ -96,6 +101,7 @@ impl ServeArgs {
         Layer {
             listen_sub: self.listen_sub,
             listen_pub: self.listen_pub,
+            listen_php: self.listen_php.clone(),
             signature_key: self.signature_key.clone(),
             signature_algo: self.signature_algo.clone(),
             data_dir: self.data_dir.clone(),
@@ -214,6 +220,9 @@ fn print_banner(config: &Config, server: &Server, generated: bool) {
     );
     println!("  Publish:      http://{publ}/bitrix/pub/   (trusted; keep it on loopback)");
     println!("  Stats:        http://{publ}/server-stat/");
+    if let Some(php) = server.php_target() {
+        println!("  PHP workers:  {php}   (php.ini: bxpush.server = \"{php}\")");
+    }
     if generated {
         if let Some(k) = &config.signature_key {
             println!("  Signature key (generated; set it as the pull module's signature_key): {k}");

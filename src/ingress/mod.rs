@@ -1,0 +1,396 @@
+//! The owner's side of the PHP hand-off: apply [`Item`]s to the hub exactly once per
+//! (origin, seq), answer [`Query`]s, and remember what was applied across restarts.
+//!
+//! [`Ingress`] is sync and runtime-free: the socket listener ([`listener`]) calls it from
+//! tokio tasks, and a PHP CLI process hosting the runtime calls it directly
+//! ([`crate::runtime::Server::apply`], [`crate::runtime::Background::apply`]).
+//!
+//! Exactly-once: per origin the owner keeps the highest applied seq (its high-water mark).
+//! A batch's items with a seq at or below it are skipped (counted as duplicates); the
+//! others are applied in order and the mark moves to each. The marks are written to
+//! `data_dir/ingress.state` (temp + rename) about every second when they changed, and at
+//! shutdown; origins idle for more than 24 h are forgotten. A graceful restart therefore
+//! never applies an item twice; a kill -9 can re-apply what was applied during the last
+//! unpersisted second if a worker resends it (its ack was lost, or its spool copy remained).
+
+pub mod listener;
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::handoff::wire::WireError;
+use crate::handoff::{Item, Query, Reply};
+use crate::hub::now_unix;
+use crate::message::Sender;
+use crate::transport::{server_stat, App};
+
+/// File in the data dir holding the per-origin high-water marks.
+pub const STATE_FILE: &str = "ingress.state";
+/// An origin not heard of for this long is forgotten.
+pub const ORIGIN_IDLE: u64 = 86_400;
+const STATE_HEADER: &str = "bxpush-ingress 1";
+
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    applied: u64,
+    seen: u64,
+}
+
+struct Origins {
+    map: HashMap<u64, Origin>,
+    /// Set at shutdown after the last persist: nothing is applied any more.
+    closed: bool,
+}
+
+/// What became of one batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// The origin's high-water mark after the batch: what to acknowledge.
+    pub applied: u64,
+    pub applied_items: u64,
+    pub duplicates: u64,
+    /// Texts of items that were skipped because they cannot be applied.
+    pub rejected: Vec<String>,
+    /// Applying stopped here (history write failed, shutting down): retry later.
+    pub error: Option<String>,
+}
+
+enum ApplyError {
+    /// The item can never be applied: skip it.
+    Rejected(String),
+    /// Not now (disk): stop and let the worker retry.
+    Failed(io::Error),
+}
+
+pub struct Ingress {
+    app: Arc<App>,
+    key: Option<Vec<u8>>,
+    origins: Mutex<Origins>,
+    state_path: Option<PathBuf>,
+    dirty: AtomicBool,
+    last_reject_log: AtomicU64,
+}
+
+impl Ingress {
+    /// Load the high-water marks from `data_dir` (if any).
+    pub fn new(app: Arc<App>) -> io::Result<Ingress> {
+        let key = app
+            .config
+            .signature_key
+            .as_ref()
+            .map(|k| k.as_bytes().to_vec());
+        let state_path = app.config.data_dir.as_ref().map(|d| d.join(STATE_FILE));
+        let map = match &state_path {
+            Some(p) => load_state(p, now_unix())?,
+            None => HashMap::new(),
+        };
+        app.hub
+            .counters
+            .ingress
+            .origins
+            .store(map.len() as u64, Ordering::Relaxed);
+        Ok(Ingress {
+            app,
+            key,
+            origins: Mutex::new(Origins { map, closed: false }),
+            state_path,
+            dirty: AtomicBool::new(false),
+            last_reject_log: AtomicU64::new(0),
+        })
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Whether the owner can resolve users to channels (needs the signature key).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The highest seq of `origin` applied so far (0 = none known).
+    pub fn applied(&self, origin: u64) -> u64 {
+        self.origins
+            .lock()
+            .map
+            .get(&origin)
+            .map_or(0, |o| o.applied)
+    }
+
+    /// Apply one item now, without sequencing (the in-process path of a PHP CLI owner).
+    pub fn apply(&self, item: Item) -> io::Result<()> {
+        if self.origins.lock().closed {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the push server is shutting down",
+            ));
+        }
+        match self.apply_one(item, now_unix()) {
+            Ok(()) => {
+                self.count(|c| &c.applied, 1);
+                Ok(())
+            }
+            Err(ApplyError::Rejected(text)) => {
+                self.count(|c| &c.rejected, 1);
+                Err(io::Error::new(io::ErrorKind::InvalidInput, text))
+            }
+            Err(ApplyError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Apply the items of a batch in order, skipping those already applied (see the
+    /// module doc). Items that fail to decode or can never be applied are rejected and
+    /// skipped; a failed history write stops the batch there.
+    pub fn apply_batch(
+        &self,
+        origin: u64,
+        first_seq: u64,
+        items: Vec<Result<Item, WireError>>,
+    ) -> BatchOutcome {
+        let now = now_unix();
+        let mut out = BatchOutcome::default();
+        let mut origins = self.origins.lock();
+        let mut applied = origins.map.get(&origin).map_or(0, |o| o.applied);
+        if origins.closed {
+            out.applied = applied;
+            out.error = Some("the push server is shutting down".into());
+            return out;
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            let seq = first_seq.wrapping_add(i as u64);
+            if seq <= applied {
+                out.duplicates += 1;
+                continue;
+            }
+            let result = match item {
+                Ok(item) => self.apply_one(item, now),
+                Err(e) => Err(ApplyError::Rejected(e.text)),
+            };
+            match result {
+                Ok(()) => out.applied_items += 1,
+                Err(ApplyError::Rejected(text)) => out.rejected.push(text),
+                Err(ApplyError::Failed(e)) => {
+                    out.error = Some(format!("cannot apply items now: {e}"));
+                    break;
+                }
+            }
+            applied = seq;
+        }
+        let before = origins.map.len();
+        let e = origins
+            .map
+            .entry(origin)
+            .or_insert(Origin { applied, seen: now });
+        e.applied = applied;
+        e.seen = now;
+        let len = origins.map.len();
+        drop(origins);
+        if len != before {
+            self.app
+                .hub
+                .counters
+                .ingress
+                .origins
+                .store(len as u64, Ordering::Relaxed);
+        }
+        self.dirty.store(true, Ordering::Release);
+        self.count(|c| &c.batches, 1);
+        self.count(|c| &c.applied, out.applied_items);
+        self.count(|c| &c.duplicates, out.duplicates);
+        self.count(|c| &c.rejected, out.rejected.len() as u64);
+        if let Some(first) = out.rejected.first() {
+            self.log_rejected(first, out.rejected.len());
+        }
+        out.applied = applied;
+        out
+    }
+
+    fn count(&self, f: fn(&crate::hub::stats::IngressCounters) -> &AtomicU64, n: u64) {
+        if n > 0 {
+            f(&self.app.hub.counters.ingress).fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// At most one line per second: a worker stuck on bad items must not flood the log.
+    fn log_rejected(&self, text: &str, n: usize) {
+        let now = now_unix();
+        let last = self.last_reject_log.load(Ordering::Relaxed);
+        if now != last
+            && self
+                .last_reject_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(items = n, reason = text, "PHP hand-off items rejected");
+        }
+    }
+
+    fn apply_one(&self, item: Item, now: u64) -> Result<(), ApplyError> {
+        let hub = &self.app.hub;
+        match item {
+            Item::Publish {
+                receivers,
+                body,
+                expiry,
+                kind,
+            } => {
+                if receivers.is_empty() {
+                    return Err(ApplyError::Rejected("publish without receivers".into()));
+                }
+                hub.counters.count_message(&kind, now);
+                hub.publish(receivers, body, expiry, Sender::Backend)
+                    .map_err(ApplyError::Failed)?;
+            }
+            Item::WatchAdd { user_id, tags, ttl } => hub.watches.add(user_id, &tags, ttl, now),
+            Item::WatchDelete { user_id, tag } => hub.watches.delete(user_id, tag.as_deref()),
+            Item::PublishToTags {
+                tags,
+                skip_users,
+                body,
+                expiry,
+                kind,
+            } => {
+                let Some(key) = &self.key else {
+                    return Err(ApplyError::Rejected(
+                        "PublishToTags needs the signature key to derive user channels, and this push server runs without one: set --signature-key (the pull module's key)".into(),
+                    ));
+                };
+                let users = hub.watches.users(&tags, now);
+                let receivers: Vec<_> = users
+                    .into_iter()
+                    .filter(|u| !skip_users.contains(u))
+                    .flat_map(|u| crate::users::delivery_channels(key, u, now))
+                    .collect();
+                if receivers.is_empty() {
+                    return Ok(());
+                }
+                hub.counters.count_message(&kind, now);
+                hub.publish(receivers, body, expiry, Sender::Backend)
+                    .map_err(ApplyError::Failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answer a query.
+    pub fn query(&self, q: Query) -> Reply {
+        self.count(|c| &c.queries, 1);
+        let hub = &self.app.hub;
+        match q {
+            Query::ChannelStats(keys) => {
+                Reply::ChannelStats(keys.iter().map(|k| hub.is_online(k)).collect())
+            }
+            Query::WatchUsers(tags) => Reply::Users(hub.watches.users(&tags, now_unix())),
+            Query::ServerStats => Reply::ServerStats(server_stat::json(&self.app).to_string()),
+        }
+    }
+
+    /// Forget origins idle for more than a day.
+    pub fn forget_idle(&self, now: u64) {
+        let mut o = self.origins.lock();
+        let before = o.map.len();
+        o.map
+            .retain(|_, v| now.saturating_sub(v.seen) <= ORIGIN_IDLE);
+        if o.map.len() != before {
+            self.dirty.store(true, Ordering::Release);
+            self.app
+                .hub
+                .counters
+                .ingress
+                .origins
+                .store(o.map.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Write the high-water marks if they changed since the last write.
+    pub fn persist(&self) -> io::Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let snapshot: Vec<(u64, Origin)> = {
+            let o = self.origins.lock();
+            o.map.iter().map(|(k, v)| (*k, *v)).collect()
+        };
+        self.write_state(&snapshot).inspect_err(|_| {
+            self.dirty.store(true, Ordering::Release);
+        })
+    }
+
+    /// Stop applying (later batches answer "unavailable") and write the marks: after
+    /// this, what was applied and what is persisted are the same.
+    pub fn close(&self) -> io::Result<()> {
+        let snapshot: Vec<(u64, Origin)> = {
+            let mut o = self.origins.lock();
+            o.closed = true;
+            o.map.iter().map(|(k, v)| (*k, *v)).collect()
+        };
+        self.dirty.store(false, Ordering::Release);
+        self.write_state(&snapshot)
+    }
+
+    fn write_state(&self, snapshot: &[(u64, Origin)]) -> io::Result<()> {
+        let Some(path) = &self.state_path else {
+            return Ok(());
+        };
+        let mut text = String::with_capacity(64 + snapshot.len() * 48);
+        text.push_str(STATE_HEADER);
+        text.push('\n');
+        for (origin, o) in snapshot {
+            text.push_str(&format!("{origin:016x} {} {}\n", o.applied, o.seen));
+        }
+        let tmp = path.with_extension("state.tmp");
+        let ctx = |e: io::Error, what: &str| {
+            io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(|e| ctx(e, "write"))?;
+        f.write_all(text.as_bytes()).map_err(|e| ctx(e, "write"))?;
+        if self.app.config.fsync {
+            f.sync_all().map_err(|e| ctx(e, "fsync"))?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| ctx(e, "replace"))
+    }
+}
+
+/// Read `ingress.state`; a missing file is empty, malformed lines are skipped, origins
+/// idle for more than a day are dropped.
+fn load_state(path: &std::path::Path, now: u64) -> io::Result<HashMap<u64, Origin>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(STATE_HEADER) {
+        tracing::warn!(path = %path.display(), "unknown ingress state format: ignored");
+        return Ok(HashMap::new());
+    }
+    let mut map = HashMap::new();
+    for line in lines {
+        let mut f = line.split_ascii_whitespace();
+        let parsed = (|| {
+            let origin = u64::from_str_radix(f.next()?, 16).ok()?;
+            let applied = f.next()?.parse().ok()?;
+            let seen = f.next()?.parse().ok()?;
+            Some((origin, Origin { applied, seen }))
+        })();
+        match parsed {
+            Some((origin, o)) if now.saturating_sub(o.seen) <= ORIGIN_IDLE => {
+                map.insert(origin, o);
+            }
+            Some(_) => {}
+            None => tracing::warn!(line, "malformed line in {}: skipped", path.display()),
+        }
+    }
+    Ok(map)
+}
