@@ -12,6 +12,7 @@
 //! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
 
 pub mod config;
+pub mod forward;
 pub mod handoff;
 pub mod hub;
 pub mod ingress;
