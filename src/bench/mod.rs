@@ -168,11 +168,12 @@ pub struct BenchArgs {
     /// --ws-ping-interval given to the spawned server, seconds.
     #[arg(long)]
     pub ws_ping_interval: Option<u64>,
-    /// CPUs the spawned server is pinned to ("0"). Default 0 when the machine has 2+.
+    /// CPUs the spawned server is pinned to ("0", "0-1"; "any" = not pinned). Default 0
+    /// when the machine has 2+.
     #[arg(long)]
     pub server_cpu: Option<String>,
-    /// CPUs the bench (coordinator and workers) is pinned to ("1"). Default 1 when
-    /// the machine has 2+ and the server is spawned.
+    /// CPUs the bench (coordinator and workers) is pinned to ("1"; "any" = not pinned).
+    /// Default 1 when the machine has 2+ and the server is spawned.
     #[arg(long)]
     pub cpu: Option<String>,
     /// Seconds to wait for every subscriber's warm-up message. Default 60.
@@ -302,6 +303,15 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
     }
 }
 
+/// `any` = not pinned; absent = `default` when `pin`.
+fn pin_choice(given: Option<String>, pin: bool, default: &str) -> Option<String> {
+    match given {
+        Some(g) if g == "any" => None,
+        Some(g) => Some(g),
+        None => pin.then(|| default.to_string()),
+    }
+}
+
 const BENCH_KEY: &str = "bxpush-bench-signature-key";
 
 impl BenchArgs {
@@ -357,12 +367,8 @@ impl BenchArgs {
             spawn_server: self.spawn_server.map(|p| p.display().to_string()),
             server_args: self.server_args,
             ws_ping_interval: self.ws_ping_interval,
-            server_cpu: self
-                .server_cpu
-                .or_else(|| (spawning && nproc >= 2).then(|| "0".into())),
-            cpu: self
-                .cpu
-                .or_else(|| (spawning && nproc >= 2).then(|| "1".into())),
+            server_cpu: pin_choice(self.server_cpu, spawning && nproc >= 2, "0"),
+            cpu: pin_choice(self.cpu, spawning && nproc >= 2, "1"),
             warmup_timeout: self.warmup_timeout.unwrap_or(60.0),
             drain_timeout: self.drain_timeout.unwrap_or(10.0),
             sample_ms: self.sample_ms.unwrap_or(500).max(50),

@@ -1,0 +1,162 @@
+//! Smoke runs of `bxpush bench` against the real binary: the tool connects, publishes,
+//! and counts right on a clean run (every delivery accounted for, nothing lost,
+//! duplicated or reordered). No speed thresholds: this machine is shared. Loss,
+//! duplicate and reorder detection are unit-tested in `src/bench/accounting.rs`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use bxpush::bench::BenchResult;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bxpush");
+
+/// A directory of its own for each run (the render test reads a whole directory).
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bxpush-bench-smoke-{}/{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn bench(name: &str, args: &[&str]) -> BenchResult {
+    let json = dir(name).join("result.json");
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--spawn-server",
+            BIN,
+            "--cpu",
+            "any",
+            "--server-cpu",
+            "any",
+        ])
+        .args(["--json", json.to_str().unwrap()])
+        .args(["--warmup-timeout", "20", "--drain-timeout", "10"])
+        .args(args)
+        .output()
+        .expect("bxpush bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench {name} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("bxpush bench"), "table on stdout: {stdout}");
+    let text = std::fs::read_to_string(&json).expect("json written");
+    serde_json::from_str(&text).expect("json parses")
+}
+
+fn assert_clean(r: &BenchResult, subscribers: u64) {
+    assert_eq!(r.connect.ok, subscribers, "connected: {:?}", r.connect);
+    assert_eq!(r.connect.failed, 0);
+    assert_eq!(r.connect.warm, subscribers, "every subscription proven");
+    let d = &r.delivery;
+    assert!(d.expected > 0);
+    assert_eq!(d.delivered, d.expected, "{d:?}");
+    assert_eq!(d.tally.received, d.expected);
+    assert_eq!(d.tally.lost, 0);
+    assert_eq!(d.tally.dup, 0);
+    assert_eq!(d.tally.reordered, 0);
+    assert_eq!(d.tally.unexpected, 0);
+    assert_eq!(d.incomplete_fanouts, 0);
+    assert_eq!(d.latency.count, d.delivered);
+    assert_eq!(
+        d.time_to_last_delivery.count,
+        r.publish.messages - r.publish.failed
+    );
+    assert_eq!(r.publish.failed, 0);
+    assert_eq!(d.closed, 0);
+    // The spawned server was sampled.
+    assert!(r.server.pid.is_some());
+    assert!(r.server.rss_connected_kib > 0);
+    assert!(r.server.fds_max >= subscribers);
+}
+
+#[test]
+fn websocket_text_shared_channels_two_workers() {
+    let r = bench(
+        "ws",
+        &[
+            "--subscribers",
+            "200",
+            "--layout",
+            "shared",
+            "--channels",
+            "4",
+            "--rate",
+            "100",
+            "--duration",
+            "2",
+            "--per-worker",
+            "120",
+        ],
+    );
+    assert_eq!(r.settings.workers, 2);
+    assert_clean(&r, 200);
+    // 200 messages round-robin over 4 channels of 50 subscribers each.
+    assert_eq!(r.delivery.expected, 200 * 50);
+    assert!(
+        r.checks.iter().all(|c| c.ok != Some(false)),
+        "{:?}",
+        r.checks
+    );
+
+    // BENCHMARKS.md renders from the JSON results.
+    let out = Command::new(BIN)
+        .args(["bench", "--render", dir("ws").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("## Machine"), "{md}");
+    assert!(md.contains("bxpush bench"), "{md}");
+}
+
+#[test]
+fn binary_websocket_protobuf_publish_private_channels() {
+    let r = bench(
+        "wsbin",
+        &[
+            "--transport",
+            "ws-binary",
+            "--subscribers",
+            "50",
+            "--layout",
+            "private",
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--publish-mode",
+            "protobuf",
+            "--batch",
+            "5",
+        ],
+    );
+    assert_clean(&r, 50);
+    assert_eq!(r.delivery.expected, 100);
+}
+
+#[test]
+fn long_polling_and_sse() {
+    for t in ["longpoll", "sse"] {
+        let r = bench(
+            t,
+            &[
+                "--transport",
+                t,
+                "--subscribers",
+                "50",
+                "--layout",
+                "shared",
+                "--channels",
+                "1",
+                "--rate",
+                "20",
+                "--duration",
+                "1",
+            ],
+        );
+        assert_clean(&r, 50);
+        assert_eq!(r.delivery.expected, 20 * 50);
+    }
+}
