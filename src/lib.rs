@@ -9,8 +9,10 @@
 //! - [`handoff`], [`ingress`], [`forward`], [`users`]: the PHP hand-off (shared types and
 //!   wire format; the owner's listener; the worker-side forwarder and spool; derived
 //!   per-user channels);
-//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
+//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole;
+//! - [`bench`]: `bxpush bench`, the load generator.
 
+pub mod bench;
 pub mod config;
 pub mod forward;
 pub mod handoff;

@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the push server (replaces Bitrix's Node push-server).
     Serve(ServeArgs),
+    /// Load-test a push server (bxpush or Bitrix's Node push-server): subscribers,
+    /// open-loop publishing, latency, loss, server memory and CPU.
+    Bench(bxpush::bench::BenchArgs),
 }
 
 /// Every flag may also come from `BXPUSH_<NAME>` or from the config file.
@@ -132,6 +135,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Bench(args) => match bxpush::bench::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bxpush bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
