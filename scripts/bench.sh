@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the standard `bxpush bench` scenarios against a freshly started bxpush and rewrites
+# BENCHMARKS.md from the results (`make bench`).
+#
+#   BXPUSH_BIN       the binary (default target/release/bxpush)
+#   BENCH_OUT        where the JSON results go (default target/bench)
+#   BENCH_SCENARIOS  which scenarios (default: all, in the order of BENCHMARKS.md)
+#   BENCH_MD         the file rendered (default BENCHMARKS.md)
+#
+# Each scenario starts its own server (`--spawn-server`), pinned to CPU 0 while the bench
+# runs on CPU 1 (the bench's defaults on a machine with 2+ CPUs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BXPUSH_BIN:-target/release/bxpush}
+OUT=${BENCH_OUT:-target/bench}
+MD=${BENCH_MD:-BENCHMARKS.md}
+SCENARIOS=${BENCH_SCENARIOS:-"idle fanout latency sustained storm longpoll sse"}
+
+[ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
+# 19,000 connections: the server and each worker need that many descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 19600 ]; then
+  echo "bench: open files limit $(ulimit -n) is below 19,600: the 19,000-connection scenarios will fail" >&2
+fi
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+failed=""
+for s in $SCENARIOS; do
+  echo "== bench: $s (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  if ! "$BIN" bench --scenario "$s" --spawn-server "$BIN" --json "$OUT/$s.json"; then
+    echo "bench: scenario $s failed" >&2
+    failed="$failed $s"
+  fi
+  # Let the closed sockets and the CPU settle before the next scenario.
+  sleep 3
+done
+
+# The PHP publisher row: measured by scripts/bench-php.sh when the extension is built.
+if ! scripts/bench-php.sh "$BIN" "$OUT/notes.md"; then
+  echo "bench: the PHP measurement failed (see above); BENCHMARKS.md says so" >&2
+fi
+
+"$BIN" bench --render "$OUT" --out "$MD"
+echo "bench: wrote $MD${failed:+ (failed:$failed)}" >&2
+[ -z "$failed" ]
