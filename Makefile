@@ -2,6 +2,7 @@
 #
 #   make run    install what is missing, build, start `bxpush serve` with its defaults
 #   make test   install what is missing, build, run every test suite; ends with "N passed, N failed"
+#   make bench  build, run the standard `bxpush bench` scenarios (several minutes), rewrite BENCHMARKS.md
 #
 # Every target installs its own prerequisites on a fresh Debian 12 machine (as root) and is
 # quick when they are already there.
@@ -30,7 +31,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
 CARGO ?= cargo
 BXPUSH_BIN := target/release/bxpush
 
-.PHONY: deps apt-deps js-deps build run test fmt lint clean-deps
+.PHONY: deps apt-deps js-deps build run test bench fmt lint clean-deps
 
 deps: apt-deps js-deps
 
@@ -75,6 +76,13 @@ run: deps build
 
 test: deps build
 	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) CARGO=$(CARGO) scripts/run-tests.sh
+
+# Heavy (19,000 connections, a 60 s sustained run): run it on a quiet machine. The PHP row
+# needs the extension (built here if it can be) and valgrind for its instruction counts.
+bench: build
+	@command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind >/dev/null 2>&1; } || echo "bench: valgrind not installed: no instruction counts for the PHP row"
+	@$(CARGO) build --release --locked -p bxpush-php || echo "bench: the PHP extension did not build: BENCHMARKS.md says so"
+	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) scripts/bench.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check

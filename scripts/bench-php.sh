@@ -33,7 +33,7 @@ fi
 
 tmp=$(mktemp -d)
 key=bxpush-bench-php-key
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo explode(":", stream_socket_get_name($s, false))[1];'; }
 sub=127.0.0.1:$(free_port)
 pub=127.0.0.1:$(free_port)
 BXPUSH_LOG=warn taskset -c 0 "$BIN" serve --listen-sub "$sub" --listen-pub "$pub" \
