@@ -17,7 +17,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Debian packages the build and the tests need. One list: later issues append to it
 # (php8.2-dev php8.2-cli php8.2-fpm libclang-dev redis-server nginx ...).
-APT_PACKAGES := chromium ca-certificates pkg-config curl procps
+APT_PACKAGES := chromium ca-certificates pkg-config curl procps php8.2-dev php8.2-cli php8.2-fpm libclang-dev libfcgi-bin
 
 # Git-ignored state of `make deps`. The apt stamp is keyed on the package list, so editing
 # APT_PACKAGES re-checks dpkg on the next run.
@@ -67,15 +67,41 @@ $(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json | $(APT_STAMP)
 	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build:
+# The server and the PHP extension (target/release/libbxpush.so; ext-php-rs needs php-config,
+# php and libclang, hence apt-deps).
+build: apt-deps
 	@command -v $(CARGO) >/dev/null 2>&1 || { echo "build: cargo not found (expected rustup's at $(HOME)/.cargo/bin)" >&2; exit 1; }
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked -p bxpush -p bxpush-php
 
 run: deps build
 	exec $(BXPUSH_BIN) serve
 
 test: deps build
 	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) CARGO=$(CARGO) scripts/run-tests.sh
+
+# The PHP extension into this machine's PHP: bxpush.so into `php-config --extension-dir`,
+# ext/bxpush.ini (extension=bxpush and every setting at its default, commented) into
+# /etc/php/X.Y/mods-available and enabled with phpenmod for every SAPI (cli, fpm), or, on a
+# PHP without phpenmod, into the directory `php --ini` scans. Also the spool directory.
+# Restart php-fpm afterwards.
+PHP_CONFIG ?= php-config
+install: build
+	@ext_dir=$$($(PHP_CONFIG) --extension-dir); \
+	ver=$$(php -r 'echo PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION;'); \
+	install -D -m 0644 target/release/libbxpush.so "$$ext_dir/bxpush.so"; \
+	echo "install: $$ext_dir/bxpush.so"; \
+	if [ -d "/etc/php/$$ver/mods-available" ] && command -v phpenmod >/dev/null 2>&1; then \
+	  install -m 0644 ext/bxpush.ini "/etc/php/$$ver/mods-available/bxpush.ini"; \
+	  phpenmod -v "$$ver" bxpush; \
+	  echo "install: /etc/php/$$ver/mods-available/bxpush.ini, enabled for: $$(ls /etc/php/$$ver/*/conf.d/*bxpush.ini 2>/dev/null | cut -d/ -f5 | tr '\n' ' ')"; \
+	else \
+	  scan=$$(php --ini | sed -n 's/^Scan for additional .ini files in: *//p'); \
+	  if [ -z "$$scan" ] || [ "$$scan" = "(none)" ]; then echo "install: add extension=bxpush to your php.ini (see ext/bxpush.ini)"; \
+	  else install -m 0644 ext/bxpush.ini "$$scan/20-bxpush.ini"; echo "install: $$scan/20-bxpush.ini"; fi; \
+	fi; \
+	if id www-data >/dev/null 2>&1; then install -d -m 0750 -o www-data -g www-data /var/spool/bxpush; \
+	else install -d -m 0750 /var/spool/bxpush; fi; \
+	php -r 'exit(extension_loaded("bxpush") ? 0 : 1);' && php --ri bxpush | head -3 || { echo "install: php does not load bxpush" >&2; exit 1; }
 
 # Heavy (19,000 connections, a 60 s sustained run): run it on a quiet machine. The PHP row
 # needs the extension (built here if it can be) and valgrind for its instruction counts.

@@ -83,12 +83,52 @@ suite_js() {
 # ADD NEW SUITES HERE: write suite_NAME() that shows its output, parses its own counts and
 # calls `record NAME PASSED FAILED EXIT_CODE SECONDS`, then add NAME to ALL_SUITES below.
 #
-# suite_phpt() {
-#   # PHP regression suite (run-tests.php over phpt/ with extension=bxpush).
-#   # run-tests.php closes with "Tests passed : N (..%)" and "Tests failed : N (..%)".
-# }
 
-ALL_SUITES="cargo js"
+# --- suite: PHP extension regression tests (phpt/*.phpt, PHP's run-tests.php) ---------------
+# run-tests.php exits 0 when every test is skipped (e.g. the extension did not load), so the
+# suite first checks that the extension loads, and counts skipped and warned tests as failed.
+# `-n`: no php.ini, so an installed bxpush (make install) is not loaded twice.
+suite_phpt() {
+  local log="$LOG_DIR/phpt.log" start=$SECONDS rc
+  local so="${BXPUSH_SO:-$ROOT/target/release/libbxpush.so}"
+  local runner
+  runner="$(php-config --extension-dir 2>/dev/null)/build/run-tests.php"
+  banner "phpt: run-tests.php over phpt/ (extension=$so)"
+  if ! command -v php >/dev/null 2>&1 || [ ! -f "$runner" ]; then
+    echo "phpt: php or $runner missing (apt-get install php8.2-cli php8.2-dev)"; record phpt 0 1 1 0; return
+  fi
+  if ! php -n -d "extension=$so" -r 'exit(extension_loaded("bxpush") ? 0 : 1);'; then
+    echo "phpt: $so does not load (run 'make build')"; record phpt 0 1 1 $((SECONDS - start)); return
+  fi
+  BXPUSH_SO="$so" TEST_PHP_EXECUTABLE="$(command -v php)" \
+    php -n "$runner" -n -q --no-color --no-progress -d "extension=$so" "$ROOT/phpt/" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed skipped warned
+  passed=$(sed -nE 's/^Tests passed *: *([0-9]+).*/\1/p' "$log" | tail -1)
+  failed=$(sed -nE 's/^Tests failed *: *([0-9]+).*/\1/p' "$log" | tail -1)
+  skipped=$(sed -nE 's/^Tests skipped *: *([0-9]+).*/\1/p' "$log" | tail -1)
+  warned=$(sed -nE 's/^Tests warned *: *([0-9]+).*/\1/p' "$log" | tail -1)
+  passed=${passed:-0}; failed=$(( ${failed:-0} + ${skipped:-0} + ${warned:-0} ))
+  [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ] && failed=1   # nothing ran
+  echo "phpt: $passed passed, $failed failed (skipped and warned count as failed)"
+  record phpt "$passed" "$failed" "$rc" $((SECONDS - start))
+}
+
+# --- suite: php-fpm torture test (tests/fpm/run.sh) ---------------------------------------------
+# A real php-fpm with the extension, a `bxpush serve --listen-php` owner, worker recycles, FPM
+# reloads and owner restarts; the script ends with its own "N passed, N failed".
+suite_fpm() {
+  local log="$LOG_DIR/fpm.log" start=$SECONDS rc
+  banner "fpm: tests/fpm/run.sh (BXPUSH_BIN=$BXPUSH_BIN)"
+  BXPUSH_SO="${BXPUSH_SO:-$ROOT/target/release/libbxpush.so}" tests/fpm/run.sh 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p' "$log" | tail -1)
+  failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p' "$log" | tail -1)
+  record fpm "${passed:-0}" "${failed:-0}" "$rc" $((SECONDS - start))
+}
+
+ALL_SUITES="cargo js phpt fpm"
 
 for s in ${SUITES:-$ALL_SUITES}; do
   if ! declare -F "suite_$s" >/dev/null; then
