@@ -281,7 +281,10 @@ fn owner_down_spools_then_another_worker_replays_in_order_first() {
     assert_eq!(b.stats().replayed, 8);
     assert!(spool::list(&spool_dir).unwrap().is_empty());
     assert!(spool_dir
-        .join(format!("{}.bad", torn.file_name().unwrap().to_str().unwrap()))
+        .join(format!(
+            "{}.bad",
+            torn.file_name().unwrap().to_str().unwrap()
+        ))
         .exists());
     assert!(b.last_error().unwrap().contains("spool file"));
     b.shutdown(Duration::from_secs(1));
