@@ -177,7 +177,7 @@ fn user_channels(uid: i64, channel_type: &str) -> Result<Vec<ChannelKey>, String
             return Ok(Vec::new());
         }
         if ret.is_string() || ret.is_array() {
-            if ret.array().is_some_and(|a| a.len() == 0) {
+            if ret.array().is_some_and(|a| a.is_empty()) {
                 return Ok(Vec::new());
             }
             let signer = s.signer();
@@ -462,6 +462,7 @@ impl Push {
     }
 
     /// Channel type for user ids (`private` by default, `shared`). Returns $this.
+    #[allow(clippy::needless_lifetimes)]
     pub fn set_channel_type<'a>(
         self_: &'a mut ZendClassObject<Push>,
         channel_type: String,

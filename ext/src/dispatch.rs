@@ -66,6 +66,7 @@ pub fn with_hosted<R>(f: impl FnOnce(&Background) -> R) -> Option<R> {
     h.as_ref().map(|(_, bg)| f(bg))
 }
 
+#[allow(clippy::result_large_err)]
 pub fn host(bg: Background) -> Result<(), Background> {
     forget_if_forked();
     let mut h = lock(&HOSTED);

@@ -185,6 +185,7 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
 }
 
 /// PHP's ini booleans: 1/0, on/off, yes/no, true/false, empty = off.
+#[allow(clippy::result_unit_err)]
 pub fn parse_bool(v: &str) -> Result<bool, ()> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "on" | "yes" | "true" => Ok(true),
