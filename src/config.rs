@@ -35,6 +35,8 @@ pub struct Config {
     pub max_messages_per_request: usize,
     pub max_channels_per_request: usize,
     pub max_history_per_channel: usize,
+    /// Body bytes kept in history in all; the oldest messages go first.
+    pub max_history_bytes: u64,
     pub max_queue_per_connection: usize,
     pub max_connections: usize,
     pub fsync: bool,
@@ -59,6 +61,7 @@ impl Default for Config {
             max_messages_per_request: 100,
             max_channels_per_request: 100,
             max_history_per_channel: 1000,
+            max_history_bytes: 256 * 1024 * 1024,
             max_queue_per_connection: 1024,
             // A process here may hold about 19,900 descriptors; keep room for files.
             max_connections: 19_000,
@@ -88,6 +91,7 @@ pub struct Layer {
     pub max_messages_per_request: Option<usize>,
     pub max_channels_per_request: Option<usize>,
     pub max_history_per_channel: Option<usize>,
+    pub max_history_bytes: Option<u64>,
     pub max_queue_per_connection: Option<usize>,
     pub max_connections: Option<usize>,
     pub fsync: Option<bool>,
@@ -119,6 +123,7 @@ impl Layer {
             max_messages_per_request,
             max_channels_per_request,
             max_history_per_channel,
+            max_history_bytes,
             max_queue_per_connection,
             max_connections,
             fsync
@@ -189,6 +194,11 @@ impl Layer {
                 d.max_history_per_channel,
                 "max_history_per_channel",
             )?,
+            max_history_bytes: match self.max_history_bytes {
+                Some(0) => return Err("max_history_bytes must be greater than 0".into()),
+                Some(n) => n,
+                None => d.max_history_bytes,
+            },
             max_queue_per_connection: positive(
                 self.max_queue_per_connection,
                 d.max_queue_per_connection,

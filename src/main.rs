@@ -88,6 +88,9 @@ struct ServeArgs {
     /// Messages kept per channel. Default 1000.
     #[arg(long, env = "BXPUSH_MAX_HISTORY_PER_CHANNEL")]
     max_history_per_channel: Option<usize>,
+    /// Body bytes kept in history in all; the oldest go first. Default 268435456 (256 MiB).
+    #[arg(long, env = "BXPUSH_MAX_HISTORY_BYTES")]
+    max_history_bytes: Option<u64>,
     /// Messages queued for one connection before it is cut off. Default 1024.
     #[arg(long, env = "BXPUSH_MAX_QUEUE_PER_CONNECTION")]
     max_queue_per_connection: Option<usize>,
@@ -118,6 +121,7 @@ impl ServeArgs {
             max_messages_per_request: self.max_messages_per_request,
             max_channels_per_request: self.max_channels_per_request,
             max_history_per_channel: self.max_history_per_channel,
+            max_history_bytes: self.max_history_bytes,
             max_queue_per_connection: self.max_queue_per_connection,
             max_connections: self.max_connections,
             fsync: self.fsync,

@@ -23,6 +23,21 @@ use crate::transport::{accept_loop, App, Listener};
 /// How often history is purged of expired messages and presence of stale channels.
 const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
+/// Every 30 s, hand freed heap pages back to the kernel (see [`release_free_memory`]).
+const TRIM_EVERY_TICKS: u64 = 6;
+
+/// A connection storm leaves holes in glibc's heap (each handshake's buffers, freed
+/// between long-lived connection state) that stay resident: measured 4.0 KiB → 3.3 KiB
+/// per idle WebSocket at 5,000 after a trim. `malloc_trim` walks the heap (milliseconds
+/// for a few hundred MB) and madvises free pages away.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory that is free; no pointer is touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// How often the PHP hand-off's high-water marks are written when they changed.
 const INGRESS_PERSIST_PERIOD: Duration = Duration::from_secs(1);
 
@@ -45,8 +60,8 @@ impl Server {
             data_dir: config.data_dir.clone(),
             max_per_channel: config.max_history_per_channel,
             max_ttl: config.message_ttl,
+            max_bytes: config.max_history_bytes,
             fsync: config.fsync,
-            ..StoreOptions::default()
         })
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open the history store: {e}")))?;
         let hub = Arc::new(Hub::new(
@@ -217,11 +232,16 @@ async fn ingress_upkeep(ingress: Arc<Ingress>, mut stop: watch::Receiver<bool>) 
 
 async fn upkeep(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(UPKEEP_PERIOD);
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(e) = hub.maintain() {
                     tracing::error!(error = %e, "history upkeep failed");
+                }
+                ticks += 1;
+                if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
+                    release_free_memory();
                 }
             }
             _ = stop.changed() => return,
