@@ -124,13 +124,18 @@ impl Cursor<'_> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
-}
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+static START_F: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(START));
+static END_F: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(END));
+static MID_F: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"mid\":\""));
+static PREFIX_F: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(PREFIX));
 
 /// The 26-digit `mid` of an envelope's JSON (`{"id":…,"mid":"…",…}`).
 fn envelope_mid(json: &[u8]) -> Option<&[u8]> {
-    let at = find(json, b"\"mid\":\"")? + 7;
+    let at = MID_F.find(json)? + 7;
     let mid = json.get(at..at + 26)?;
     mid.iter().all(u8::is_ascii_digit).then_some(mid)
 }
@@ -138,7 +143,7 @@ fn envelope_mid(json: &[u8]) -> Option<&[u8]> {
 /// The message body inside an envelope's JSON (the value of `text`, ours start with
 /// [`PREFIX`]).
 fn envelope_body(json: &[u8]) -> Option<&[u8]> {
-    let at = find(json, PREFIX)?;
+    let at = PREFIX_F.find(json)?;
     Some(&json[at..])
 }
 
@@ -146,9 +151,9 @@ fn envelope_body(json: &[u8]) -> Option<&[u8]> {
 /// fields (`None` for someone else's message) and the `mid`, in order.
 pub fn for_each_text<'a>(data: &'a [u8], mut f: impl FnMut(Option<Fields>, Option<&'a [u8]>)) {
     let mut rest = data;
-    while let Some(s) = find(rest, START) {
+    while let Some(s) = START_F.find(rest) {
         let after = &rest[s + START.len()..];
-        let Some(e) = find(after, END) else { break };
+        let Some(e) = END_F.find(after) else { break };
         let json = &after[..e];
         f(envelope_body(json).and_then(parse), envelope_mid(json));
         rest = &after[e + END.len()..];

@@ -51,7 +51,7 @@ pub enum Scenario {
     Fanout,
     /// One private channel, one subscriber: publish→receive latency.
     Latency,
-    /// 2,000 subscribers on 20 channels, 2,000 publishes/s for 60 s.
+    /// 2,000 subscribers on 20 channels, 2,500 messages/s (protobuf batches of 100) for 60 s.
     Sustained,
     /// 19,000 WebSocket handshakes + subscriptions as fast as they go.
     Storm,
@@ -269,13 +269,18 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.pub_conns, 1);
         }
         Scenario::Sustained => {
+            // 250,000 deliveries/s: 2,500 messages/s to 20 channels of 100 subscribers,
+            // published as the pull module's protobuf mode does (RequestBatch of up to
+            // 100 messages per POST).
             set(&mut a.transport, Transport::Ws);
             set(&mut a.subscribers, 2_000);
             set(&mut a.layout, Layout::Shared);
             set(&mut a.channels, 20);
-            set(&mut a.rate, 2_000.0);
+            set(&mut a.rate, 2_500.0);
             set(&mut a.duration, 60.0);
-            set(&mut a.pub_conns, 8);
+            set(&mut a.publish_mode, PublishMode::Protobuf);
+            set(&mut a.batch, 100);
+            set(&mut a.pub_conns, 1);
             set(&mut a.drain_timeout, 30.0);
         }
         Scenario::Storm => {
@@ -435,6 +440,13 @@ pub struct ServerResult {
     pub idle_cpu_pct: Option<f64>,
     pub publish_cpu_pct: Option<f64>,
     pub connect_cpu_pct: Option<f64>,
+    /// Server CPU per connection made (handshake + subscription), microseconds.
+    pub connect_cpu_us_per_conn: Option<f64>,
+    /// Server CPU per delivered message while publishing, microseconds.
+    pub publish_cpu_us_per_delivery: Option<f64>,
+    /// Server CPU per WebSocket ping + pong while idle, microseconds (idle CPU ×
+    /// ping interval / connections).
+    pub idle_cpu_us_per_ping: Option<f64>,
     pub samples: Vec<Sample>,
 }
 
@@ -478,6 +490,8 @@ pub struct DeliveryResult {
 pub struct BenchCpu {
     /// CPU used by the bench (coordinator + workers) while publishing, % of one core.
     pub publish_cpu_pct: Option<f64>,
+    /// The same while connecting.
+    pub connect_cpu_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -822,6 +836,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         ),
     );
     let connect_start = sampler.now();
+    let bench_connect_a = (Instant::now(), self_and_children_ticks(&[]));
     let mut workers = spawn_workers(&s, &plan, tx)?;
     let worker_pids: Vec<u32> = workers.iter().map(|w| w.child.id()).collect();
     let n_workers = workers.len();
@@ -859,6 +874,11 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         }
     }
     let connected_at = sampler.now();
+    let bench_connect_cpu = {
+        let dt = bench_connect_a.0.elapsed().as_secs_f64();
+        let ticks = self_and_children_ticks(&worker_pids).saturating_sub(bench_connect_a.1);
+        (dt > 0.0).then(|| ticks as f64 / procstat::clock_ticks_per_sec() / dt * 100.0)
+    };
     if last_done > first_start {
         connect.seconds = (last_done - first_start) as f64 / 1e9;
         connect.per_sec = connect.ok as f64 / connect.seconds;
@@ -970,6 +990,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
     let messages = (s.rate * s.duration).round() as u64;
     let mut publish = PublishResult::default();
     let mut publish_cpu = None;
+    let mut publish_cpu_secs: Option<f64> = None;
     let mut bench_cpu = None;
     let mut pub_start_ns = now_ns();
     let mut failed_msgs: Vec<u64> = Vec::new();
@@ -1019,6 +1040,9 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         };
         let b = sampler.now();
         publish_cpu = cpu_pct(a, b);
+        publish_cpu_secs = a.zip(b).map(|(a, b)| {
+            b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / procstat::clock_ticks_per_sec()
+        });
         let bench_b = (Instant::now(), self_and_children_ticks(&worker_pids));
         let dt = bench_b.0.duration_since(bench_a.0).as_secs_f64();
         if dt > 0.0 {
@@ -1184,7 +1208,20 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         let (b, x) = (before?, x?);
         (connect.ok > 0).then(|| (x.rss_kib as f64 - b.rss_kib as f64) / connect.ok as f64)
     };
+    let cpu_secs = |a: Option<Sample>, b: Option<Sample>| -> Option<f64> {
+        let (a, b) = (a?, b?);
+        Some(b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / procstat::clock_ticks_per_sec())
+    };
+    let per = |secs: Option<f64>, n: u64| secs.filter(|_| n > 0).map(|c| c / n as f64 * 1e6);
     let server = ServerResult {
+        connect_cpu_us_per_conn: per(cpu_secs(connect_start, connected_at), connect.ok),
+        publish_cpu_us_per_delivery: per(publish_cpu_secs, delivery.delivered),
+        idle_cpu_us_per_ping: match (idle_cpu, s.ws_ping_interval) {
+            (Some(c), Some(p)) if connect.ok > 0 && s.spawn_server.is_some() => {
+                Some(c / 100.0 * p as f64 / connect.ok as f64 * 1e6)
+            }
+            _ => None,
+        },
         pid: s.server_pid,
         rss_before_kib: rss(before),
         rss_connected_kib: rss(warm_at),
@@ -1211,6 +1248,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         delivery,
         bench: BenchCpu {
             publish_cpu_pct: bench_cpu,
+            connect_cpu_pct: bench_connect_cpu,
         },
         checks: Vec::new(),
         notes,

@@ -101,8 +101,8 @@ fn protobuf_request(cfg: &PubConfig, msgs: Vec<proto::IncomingMessage>) -> Vec<u
     req
 }
 
-/// The request carrying messages `from..to` of the run, stamped now.
-fn build(cfg: &PubConfig, from: u64, to: u64) -> Vec<u8> {
+/// The request carrying messages `gs` of the run, stamped now.
+fn build(cfg: &PubConfig, gs: &[u64]) -> Vec<u8> {
     let stamp = |g: u64| {
         let (kind, channel, seq) = cfg.plan.target_of(g);
         let f = Fields {
@@ -117,12 +117,13 @@ fn build(cfg: &PubConfig, from: u64, to: u64) -> Vec<u8> {
     };
     match cfg.mode {
         PublishMode::Text => {
-            let (kind, channel, b) = stamp(from);
+            let (kind, channel, b) = stamp(gs[0]);
             text_request(cfg, &cfg.plan.channel_hex(kind, channel), &b)
         }
         PublishMode::Protobuf => {
-            let msgs = (from..to)
-                .map(|g| {
+            let msgs = gs
+                .iter()
+                .map(|&g| {
                     let (kind, channel, b) = stamp(g);
                     let id = hex::decode(cfg.plan.channel_hex(kind, channel)).expect("hex");
                     proto::IncomingMessage {
@@ -150,8 +151,10 @@ pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {
         PublishMode::Text => 1,
         PublishMode::Protobuf => cfg.batch.max(1) as u64,
     };
-    let batches = cfg.messages.div_ceil(batch);
-    let conns = (cfg.conns.max(1) as u64).min(batches.max(1));
+    // All messages of a channel go through the same connection, in order: otherwise
+    // two requests racing on different connections would reorder a channel's messages
+    // (and the bench would count it against the server).
+    let conns = (cfg.conns.max(1) as u64).min(u64::from(cfg.plan.targets()));
     let st = Rc::new(State {
         failed: RefCell::new(Vec::new()),
         requests: Cell::new(0),
@@ -166,11 +169,11 @@ pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {
         let (cfg, st, sent) = (cfg.clone(), st.clone(), sent.clone());
         tasks.push(tokio::task::spawn_local(async move {
             let mut conn: Option<HttpConn> = None;
-            let mut b = k;
-            while b < batches {
-                let from = b * batch;
-                let to = (from + batch).min(cfg.messages);
-                let at = start + Duration::from_secs_f64(from as f64 / cfg.rate);
+            let mine = (0..cfg.messages)
+                .filter(|&g| u64::from(cfg.plan.target_of(g).1) % conns == k)
+                .collect::<Vec<u64>>();
+            for chunk in mine.chunks(batch as usize) {
+                let at = start + Duration::from_secs_f64(chunk[0] as f64 / cfg.rate);
                 tokio::time::sleep_until(at).await;
                 let late = tokio::time::Instant::now().saturating_duration_since(at);
                 st.lateness
@@ -182,7 +185,7 @@ pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {
                         Err(e) => st.error(format!("publish connect: {e}")),
                     }
                 }
-                let req = build(&cfg, from, to);
+                let req = build(&cfg, chunk);
                 let t0 = now_ns();
                 let ok = match conn.as_mut() {
                     Some(c) => match c.request(&req).await {
@@ -211,10 +214,9 @@ pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {
                     .saturating_record(now_ns().saturating_sub(t0).max(1));
                 st.requests.set(st.requests.get() + 1);
                 if !ok {
-                    st.failed.borrow_mut().extend(from..to);
+                    st.failed.borrow_mut().extend_from_slice(chunk);
                 }
-                sent.set(sent.get() + (to - from));
-                b += conns;
+                sent.set(sent.get() + chunk.len() as u64);
             }
         }));
     }

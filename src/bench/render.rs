@@ -198,6 +198,9 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
             q(&r.connect.latency)
         ),
     );
+    if let Some(c) = r.bench.connect_cpu_pct {
+        add("bench CPU while connecting", format!("{c:.0}% of a core"));
+    }
     add(
         "warm-up (subscription proven)",
         format!(
@@ -222,7 +225,7 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
             add("memory per connection", format!("{p:.2} KiB{after}"));
         }
         add(
-            "server CPU",
+            "server CPU (% of one core)",
             format!(
                 "connecting {}, idle {}, publishing {}",
                 opt_pct(sv.connect_cpu_pct),
@@ -230,6 +233,28 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
                 opt_pct(sv.publish_cpu_pct)
             ),
         );
+        if let Some(us) = sv.connect_cpu_us_per_conn {
+            add(
+                "server CPU per connection (handshake + subscription)",
+                format!("{us:.1} µs (≈ {:.0}/s on one core)", 1e6 / us.max(0.001)),
+            );
+        }
+        if let Some(us) = sv.publish_cpu_us_per_delivery {
+            add(
+                "server CPU per delivered message (incl. the publish requests)",
+                format!("{us:.2} µs (≈ {:.0}/s on one core)", 1e6 / us.max(0.001)),
+            );
+        }
+        if let Some(us) = sv.idle_cpu_us_per_ping {
+            let n = r.connect.ok as f64;
+            add(
+                "server CPU per ping + pong",
+                format!(
+                    "{us:.1} µs; at the default 120 s interval {n:.0} connections would cost {:.2}%",
+                    us * n / 120.0 / 1e4
+                ),
+            );
+        }
         add("server open files (max)", sv.fds_max.to_string());
     }
     if r.publish.messages > 0 {
