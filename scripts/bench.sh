@@ -6,6 +6,7 @@
 #   BENCH_OUT        where the JSON results go (default target/bench)
 #   BENCH_SCENARIOS  which scenarios (default: all, in the order of BENCHMARKS.md)
 #   BENCH_MD         the file rendered (default BENCHMARKS.md)
+#   BENCH_SKIP_PHP   set: keep the last PHP measurement instead of redoing it
 #
 # Each scenario starts its own server (`--spawn-server`), pinned to CPU 0 while the bench
 # runs on CPU 1 (the bench's defaults on a machine with 2+ CPUs).
@@ -24,11 +25,13 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 19600 ]; then
   echo "bench: open files limit $(ulimit -n) is below 19,600: the 19,000-connection scenarios will fail" >&2
 fi
 
-rm -rf "$OUT"
+# Only the scenarios run now are replaced: `BENCH_SCENARIOS=fanout scripts/bench.sh`
+# reruns one and re-renders with the others' last results.
 mkdir -p "$OUT"
 failed=""
 for s in $SCENARIOS; do
   echo "== bench: $s (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  rm -f "$OUT/$s.json"
   if ! "$BIN" bench --scenario "$s" --spawn-server "$BIN" --json "$OUT/$s.json"; then
     echo "bench: scenario $s failed" >&2
     failed="$failed $s"
@@ -38,7 +41,9 @@ for s in $SCENARIOS; do
 done
 
 # The PHP publisher row: measured by scripts/bench-php.sh when the extension is built.
-if ! scripts/bench-php.sh "$BIN" "$OUT/notes.md"; then
+if [ -n "${BENCH_SKIP_PHP:-}" ] && [ -f "$OUT/notes.md" ]; then
+  echo "bench: keeping the last PHP measurement ($OUT/notes.md)" >&2
+elif ! scripts/bench-php.sh "$BIN" "$OUT/notes.md"; then
   echo "bench: the PHP measurement failed (see above); BENCHMARKS.md says so" >&2
 fi
 
