@@ -114,7 +114,7 @@ namespace BxPush {
      * forwarder is acknowledged or spooled, at most `$timeout_ms` (default
      * `bxpush.flush_timeout_ms`).
      *
-     * @return array{complete: bool, report: string}
+     * @return array{complete: bool, report: string, acked?: int, spooled?: int, failed?: int}
      * @throws Exception
      */
     function flush(?int $timeout_ms = null): array {}
@@ -123,7 +123,8 @@ namespace BxPush {
      * The extension's state in this process (what `php --ri bxpush` shows).
      *
      * @return array{version: string, pid: int, hosting: bool, sub?: string, pub?: string,
-     *     server: string, forwarder: bool, forwarder_stats?: string, queued_events: int,
+     *     server: string, forwarder: bool, forwarder_stats?: array{connected: bool, submitted: int,
+     *     acked: int, spooled: int, replayed: int, queued: int, rejected: int}, queued_events: int,
      *     submitted_in_request: bool}
      */
     function status(): array {}

@@ -26,7 +26,11 @@ var_dump(BxPush\channel_stats(bx_user_private(1)));
 $s = BxPush\Server::stats();
 var_dump($s['hosted'], $s['bxpush']['published']);
 $st = BxPush\status();
-var_dump($st['forwarder'], $st['hosting']);
+var_dump($st['forwarder'], $st['hosting'], $st['forwarder_stats']['connected'], $st['forwarder_stats']['acked'] === 5);
+ob_start();
+(new ReflectionExtension('bxpush'))->info();
+$info = ob_get_clean();
+echo preg_match('/forwarder connected => yes/', $info), preg_match('/forwarder acked => \d+/', $info), preg_match('/forwarder spooled => 0/', $info), "\n";
 [$code, $out] = bx_owner_stop($owner);
 var_dump($code);
 echo $out;
@@ -55,5 +59,8 @@ bool(false)
 int(4)
 bool(true)
 bool(false)
+bool(true)
+bool(true)
+111
 int(0)
 owner stopped

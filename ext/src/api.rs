@@ -184,7 +184,13 @@ pub fn flush(timeout_ms: Option<i64>) -> PhpResult<Vec<(&'static str, Zval)>> {
     if let Some(fw) = dispatch::existing_forwarder() {
         let r = fw.flush(t);
         out.push(("complete", zbool(r.complete())));
-        out.push(("report", zstr(&format!("{r:?}"))));
+        out.push((
+            "report",
+            zstr(&format!("acked {}, spooled {}, failed {}", r.acked, r.spooled, r.failed)),
+        ));
+        out.push(("acked", zlong(r.acked as i64)));
+        out.push(("spooled", zlong(r.spooled as i64)));
+        out.push(("failed", zlong(r.failed as i64)));
     } else {
         out.push(("complete", zbool(true)));
         out.push((
@@ -232,7 +238,18 @@ pub fn status() -> Vec<(&'static str, Zval)> {
     match dispatch::existing_forwarder() {
         Some(fw) => {
             out.push(("forwarder", zbool(true)));
-            out.push(("forwarder_stats", zstr(&format!("{:?}", fw.stats()))));
+            let st = fw.stats();
+            let mut z = Zval::new_array();
+            if let Some(a) = z.array_mut() {
+                let _ = a.insert("connected", st.connected);
+                let _ = a.insert("submitted", st.submitted as i64);
+                let _ = a.insert("acked", st.acked as i64);
+                let _ = a.insert("spooled", st.spooled as i64);
+                let _ = a.insert("replayed", st.replayed as i64);
+                let _ = a.insert("queued", st.queued as i64);
+                let _ = a.insert("rejected", st.rejected as i64);
+            }
+            out.push(("forwarder_stats", z));
         }
         None => out.push(("forwarder", zbool(false))),
     }
