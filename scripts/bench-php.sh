@@ -90,7 +90,7 @@ fi
   printf 'sends to the owner over the unix socket); it is measured from the CLI, not from a\n'
   printf 'running FPM pool. The POST is what the pull module does per flush: a new TCP\n'
   printf 'connection, `POST /bitrix/pub/` with `Message-Expiry`, wait for the 200.\n\n'
-  printf '```sh\nscripts/bench-php.sh target/release/bxpush target/bench/notes.md\n```\n\n'
+  printf '```sh\nscripts/bench-php.sh target/release/bxpush target/bench/php.md\n```\n\n'
   printf '| per message | `BxPush\\publish()` | HTTP POST to /bitrix/pub/ |\n|---|---|---|\n'
   printf '| calls measured | %s | %s |\n' "$(field "$send" n)" "$(field "$post" n)"
   printf '| median wall time | %s | %s |\n' "$(us "$(field "$send" median_ns)")" "$(us "$(field "$post" median_ns)")"

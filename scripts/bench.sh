@@ -41,12 +41,14 @@ for s in $SCENARIOS; do
 done
 
 # The PHP publisher row: measured by scripts/bench-php.sh when the extension is built.
-if [ -n "${BENCH_SKIP_PHP:-}" ] && [ -f "$OUT/notes.md" ]; then
-  echo "bench: keeping the last PHP measurement ($OUT/notes.md)" >&2
-elif ! scripts/bench-php.sh "$BIN" "$OUT/notes.md"; then
+if [ -n "${BENCH_SKIP_PHP:-}" ] && [ -f "$OUT/php.md" ]; then
+  echo "bench: keeping the last PHP measurement ($OUT/php.md)" >&2
+elif ! scripts/bench-php.sh "$BIN" "$OUT/php.md"; then
   echo "bench: the PHP measurement failed (see above); BENCHMARKS.md says so" >&2
 fi
 
+# What the figures mean and where the gaps come from (kept by hand, appended last).
+cp scripts/bench-analysis.md "$OUT/analysis.md"
 "$BIN" bench --render "$OUT" --out "$MD"
 echo "bench: wrote $MD${failed:+ (failed:$failed)}" >&2
 [ -z "$failed" ]

@@ -1040,8 +1040,9 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         };
         let b = sampler.now();
         publish_cpu = cpu_pct(a, b);
-        publish_cpu_secs = a.zip(b).map(|(a, b)| {
-            b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / procstat::clock_ticks_per_sec()
+        publish_cpu_secs = a.zip(b).and_then(|(a, b)| {
+            let ticks = b.cpu_ticks.saturating_sub(a.cpu_ticks);
+            (ticks >= 20).then(|| ticks as f64 / procstat::clock_ticks_per_sec())
         });
         let bench_b = (Instant::now(), self_and_children_ticks(&worker_pids));
         let dt = bench_b.0.duration_since(bench_a.0).as_secs_f64();
@@ -1204,13 +1205,16 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
 
     let samples = sampler.samples.borrow().clone();
     let rss = |x: Option<Sample>| x.map(|x| x.rss_kib).unwrap_or(0);
+    // Per connection only where there are enough connections to average over.
     let per_conn = |x: Option<Sample>| -> Option<f64> {
         let (b, x) = (before?, x?);
-        (connect.ok > 0).then(|| (x.rss_kib as f64 - b.rss_kib as f64) / connect.ok as f64)
+        (connect.ok >= 100).then(|| (x.rss_kib as f64 - b.rss_kib as f64) / connect.ok as f64)
     };
+    // Fewer than 20 clock ticks (0.2 s) is too coarse to divide by anything.
     let cpu_secs = |a: Option<Sample>, b: Option<Sample>| -> Option<f64> {
         let (a, b) = (a?, b?);
-        Some(b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / procstat::clock_ticks_per_sec())
+        let ticks = b.cpu_ticks.saturating_sub(a.cpu_ticks);
+        (ticks >= 20).then(|| ticks as f64 / procstat::clock_ticks_per_sec())
     };
     let per = |secs: Option<f64>, n: u64| secs.filter(|_| n > 0).map(|c| c / n as f64 * 1e6);
     let server = ServerResult {

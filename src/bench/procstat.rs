@@ -90,9 +90,11 @@ pub fn machine() -> Machine {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     Machine {
-        nproc: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        // Online CPUs, not this process's affinity (the bench may be pinned already).
+        // SAFETY: sysconf has no preconditions.
+        nproc: usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
+            .unwrap_or(1)
+            .max(1),
         cpu_model,
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()

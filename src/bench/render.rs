@@ -363,7 +363,8 @@ fn pinning(r: &BenchResult) -> String {
     )
 }
 
-/// BENCHMARKS.md from the `*.json` results in `dir` (and `dir/notes.md`, appended).
+/// BENCHMARKS.md from the `*.json` results in `dir` (and `dir/php.md`, `dir/analysis.md`,
+/// appended).
 pub fn render_dir(dir: &Path) -> Result<String, String> {
     let mut results: Vec<BenchResult> = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -443,8 +444,12 @@ pub fn render_dir(dir: &Path) -> Result<String, String> {
             );
         }
     }
-    let notes_path = dir.join("notes.md");
-    let notes = std::fs::read_to_string(&notes_path).unwrap_or_default();
+    // Sections written beside the results: the PHP measurement, then the analysis.
+    let notes: String = ["php.md", "analysis.md"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .map(|t| format!("{}\n\n", t.trim_end()))
+        .collect();
     let _ = writeln!(w);
     for r in &results {
         let name = r.settings.scenario.map(|s| s.name()).unwrap_or("custom");
@@ -467,7 +472,7 @@ pub fn render_dir(dir: &Path) -> Result<String, String> {
         let _ = writeln!(w);
     }
     if !notes.is_empty() {
-        let _ = writeln!(w, "{}", notes.trim_end());
+        let _ = write!(w, "{notes}");
     }
     Ok(out)
 }

@@ -174,6 +174,7 @@ struct Shared {
 }
 
 struct SubState {
+    index: u32,
     channel: u32,
     tracker: Tracker,
     warm: bool,
@@ -403,6 +404,61 @@ pub fn decode_ttld(hexed: &str) -> Vec<(u64, u32)> {
         .collect()
 }
 
+/// Source addresses a loopback target is reached from: Linux hands connect() the even
+/// ports of the ephemeral range first and searches the whole range once those are taken
+/// (about 14,000 connections to one address), which would make the bench's own connects
+/// the bottleneck; spread over several source addresses each stays far below that.
+const SOURCE_ADDRS: u32 = 16;
+
+/// A TCP connection to `addr` for subscriber `i`, ready for the bench (see [`prepare`]).
+async fn open(addr: SocketAddr, i: u32) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let stream = match addr {
+        SocketAddr::V4(v4) if v4.ip().is_loopback() => {
+            let sock = tokio::net::TcpSocket::new_v4()?;
+            let on: libc::c_int = 1;
+            // SAFETY: a valid socket fd and a correctly sized option value.
+            unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+            let src = std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % SOURCE_ADDRS) as u8);
+            sock.bind(SocketAddr::from((src, 0)))?;
+            sock.connect(addr).await?
+        }
+        _ => TcpStream::connect(addr).await?,
+    };
+    prepare(&stream);
+    Ok(stream)
+}
+
+/// No Nagle; and close with a reset: tens of thousands of bench sockets left in
+/// TIME_WAIT by one scenario would make the next one's connects search the port space
+/// (and skew its connect rate).
+fn prepare(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let _ = stream.set_nodelay(true);
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket fd and a correctly sized option value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 enum Conn {
     Ws(Box<tokio_tungstenite::WebSocketStream<TcpStream>>),
     LongPoll(HttpConn),
@@ -426,12 +482,11 @@ fn request_line(cfg: &WorkerConfig, query: &str, mid: Option<&str>, sse: bool) -
     .into_bytes()
 }
 
-async fn connect(sh: &Shared, query: &str) -> Result<Conn, String> {
+async fn connect(sh: &Shared, i: u32, query: &str) -> Result<Conn, String> {
     let cfg = &sh.cfg;
-    let stream = TcpStream::connect(cfg.sub_addr)
+    let stream = open(cfg.sub_addr, i)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
     match cfg.transport {
         Transport::Ws | Transport::WsBinary => {
             let mut url = format!("ws://{}{}?CHANNEL_ID={query}", cfg.sub_addr, cfg.path);
@@ -489,7 +544,7 @@ async fn subscriber(
     let permit = sem.acquire().await.expect("semaphore never closed");
     let t0 = now_ns();
     sh.first_start.set(sh.first_start.get().min(t0));
-    let res = connect(&sh, &query).await;
+    let res = connect(&sh, i, &query).await;
     let t1 = now_ns();
     drop(permit);
     sh.last_done.set(sh.last_done.get().max(t1));
@@ -506,6 +561,7 @@ async fn subscriber(
     sh.connect.borrow_mut().saturating_record((t1 - t0).max(1));
     sh.open.set(sh.open.get() + 1);
     let mut st = SubState {
+        index: i,
         channel: sh.cfg.plan.tracked_channel(i),
         tracker: Tracker::default(),
         warm: false,
@@ -623,9 +679,8 @@ async fn longpoll_loop(
             }
         }
         if c.closed {
-            match TcpStream::connect(sh.cfg.sub_addr).await {
+            match open(sh.cfg.sub_addr, st.index).await {
                 Ok(s) => {
-                    let _ = s.set_nodelay(true);
                     c = HttpConn::new(s);
                 }
                 Err(e) => {
