@@ -231,6 +231,9 @@ pub struct Settings {
     pub warmup_timeout: f64,
     pub drain_timeout: f64,
     pub sample_ms: u64,
+    /// Channel ids are signed (a signature key is set).
+    #[serde(default)]
+    pub signed: bool,
     #[serde(skip)]
     pub signature_key: String,
 }
@@ -377,6 +380,7 @@ impl BenchArgs {
             warmup_timeout: self.warmup_timeout.unwrap_or(60.0),
             drain_timeout: self.drain_timeout.unwrap_or(10.0),
             sample_ms: self.sample_ms.unwrap_or(500).max(50),
+            signed: !key.is_empty(),
             signature_key: key,
         })
     }

@@ -363,6 +363,32 @@ fn pinning(r: &BenchResult) -> String {
     )
 }
 
+/// How the subscribers were set up and the server started, in words.
+fn setup(r: &BenchResult) -> String {
+    let s = &r.settings;
+    let signed = if s.signed { "signed" } else { "unsigned" };
+    let mut out = match s.layout {
+        super::plan::Layout::Private => format!(
+            "Each subscriber connects with its own {signed} `private:public` descriptor (spec §3.2); \
+             messages go round-robin to those private channels."
+        ),
+        super::plan::Layout::Shared => format!(
+            "Each subscriber connects with its own {signed} `private:public` descriptor plus the \
+             {signed} private-only descriptor of one of {} shared channel(s), as Bitrix's shared \
+             channel (so the per-public-channel limit `--max-conn-per-channel` does not apply); \
+             messages go round-robin to the shared channels.",
+            s.channels
+        ),
+    };
+    if let Some(p) = s.ws_ping_interval {
+        let _ = write!(out, " Server started with `--ws-ping-interval {p}`.");
+    }
+    if !s.server_args.is_empty() {
+        let _ = write!(out, " Extra server flags: `{}`.", s.server_args.join(" "));
+    }
+    out
+}
+
 /// BENCHMARKS.md from the `*.json` results in `dir` (and `dir/php.md`, `dir/analysis.md`,
 /// appended).
 pub fn render_dir(dir: &Path) -> Result<String, String> {
@@ -455,7 +481,7 @@ pub fn render_dir(dir: &Path) -> Result<String, String> {
         let name = r.settings.scenario.map(|s| s.name()).unwrap_or("custom");
         let _ = writeln!(w, "## {name}\n");
         let _ = writeln!(w, "```sh\n{}\n```\n", reproduce(r));
-        let _ = writeln!(w, "Pinning: {}.\n", pinning(r));
+        let _ = writeln!(w, "Pinning: {}. {}\n", pinning(r), setup(r));
         let _ = writeln!(w, "| | |\n|---|---|");
         for (k, v) in figures(r) {
             let _ = writeln!(w, "| {k} | {v} |");
