@@ -943,7 +943,14 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
             break;
         }
         if Instant::now() >= next_warm {
-            publisher::warmup(s.pub_addr, &plan, s.expiry).await?;
+            // Stored only for long polling (a poll being re-issued resumes from history);
+            // connected WebSocket and SSE subscribers need no copy in the server's
+            // history, which would count as memory per connection.
+            let expiry = match s.transport {
+                Transport::Longpoll | Transport::LongpollBinary => s.expiry,
+                Transport::Ws | Transport::WsBinary | Transport::Sse => 0,
+            };
+            publisher::warmup(s.pub_addr, &plan, expiry).await?;
             next_warm = Instant::now() + Duration::from_secs(3);
         }
         if last_print.elapsed() > Duration::from_secs(1) {
