@@ -13,8 +13,10 @@ EXT=${BXPUSH_EXT:-target/release/libbxpush.so}
 N=${BENCH_PHP_N:-20000}
 NCG=${BENCH_PHP_CALLGRIND_N:-2000}
 
+ROW=$(dirname "$OUT")/php-row.md
 section() {
   printf '## php\n\nMedian cost of one send from PHP vs one HTTP POST per flush.\n\n%s\n' "$1" > "$OUT"
+  printf '| php | median cost of one send() vs one HTTP POST per flush | send() far below a POST | not measured yet: %s | info |\n' "$1" > "$ROW"
 }
 
 if ! command -v php >/dev/null 2>&1; then
@@ -100,4 +102,7 @@ fi
   [ -n "$cg_rows" ] && printf '%s\n' "$cg_rows"
   printf '\n'
 } > "$OUT"
+printf '| php | median cost of one `BxPush\\publish()` vs one HTTP POST per flush (PHP CLI, see php) | send() far below a POST | %s vs %s | %s |\n' \
+  "$(us "$(field "$send" median_ns)")" "$(us "$(field "$post" median_ns)")" \
+  "$([ "$(field "$send" median_ns)" -lt "$(field "$post" median_ns)" ] && echo ok || echo MISSED)" > "$ROW"
 echo "bench-php: send $(field "$send" median_ns) ns, post $(field "$post" median_ns) ns (median)" >&2

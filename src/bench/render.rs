@@ -389,8 +389,8 @@ fn setup(r: &BenchResult) -> String {
     out
 }
 
-/// BENCHMARKS.md from the `*.json` results in `dir` (and `dir/php.md`, `dir/analysis.md`,
-/// appended).
+/// BENCHMARKS.md from the `*.json` results in `dir` (plus the table rows of
+/// `dir/php-row.md`, and `dir/php.md`, `dir/analysis.md` appended).
 pub fn render_dir(dir: &Path) -> Result<String, String> {
     let mut results: Vec<BenchResult> = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -468,6 +468,12 @@ pub fn render_dir(dir: &Path) -> Result<String, String> {
                 c.measured,
                 verdict(c.ok)
             );
+        }
+    }
+    // Rows measured outside `bxpush bench` (the PHP publisher, scripts/bench-php.sh).
+    if let Ok(rows) = std::fs::read_to_string(dir.join("php-row.md")) {
+        for row in rows.lines().filter(|l| l.starts_with('|')) {
+            let _ = writeln!(w, "{row}");
         }
     }
     // Sections written beside the results: the PHP measurement, then the analysis.
