@@ -200,8 +200,22 @@ impl Server {
     }
 }
 
+/// Pending connections the kernel queues before `accept`: tokio's default (128) overflows
+/// in a reconnect storm and clients then resend their SYN after a full second. The kernel
+/// caps it at `net.core.somaxconn` (4096 on current kernels).
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(addr: SocketAddr, key: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let listen = || -> io::Result<TcpListener> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {addr} ({key}): {e}; is another push server running there? choose another address with --{}", key.replace('_', "-")),
