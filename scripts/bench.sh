@@ -43,8 +43,17 @@ done
 # The PHP publisher row: measured by scripts/bench-php.sh when the extension is built.
 if [ -n "${BENCH_SKIP_PHP:-}" ] && [ -f "$OUT/php.md" ]; then
   echo "bench: keeping the last PHP measurement ($OUT/php.md)" >&2
-elif ! scripts/bench-php.sh "$BIN" "$OUT/php.md"; then
-  echo "bench: the PHP measurement failed (see above); BENCHMARKS.md says so" >&2
+else
+  if ! scripts/bench-php.sh "$BIN" "$OUT/php.md"; then
+    echo "bench: the PHP measurement failed (see above); BENCHMARKS.md says so" >&2
+  fi
+  # send() inside a real php-fpm worker, owner running and stopped.
+  if scripts/bench-php-fpm.sh "$BIN" "$OUT/php-fpm.md" >/dev/null; then
+    printf '\n' >>"$OUT/php.md"
+    cat "$OUT/php-fpm.md" >>"$OUT/php.md"
+  else
+    printf '\n### send() in a php-fpm worker\n\nThe measurement failed (scripts/bench-php-fpm.sh).\n' >>"$OUT/php.md"
+  fi
 fi
 
 # What the figures mean and where the gaps come from (kept by hand, appended last).
