@@ -9,7 +9,7 @@
 
 use std::ffi::{c_int, c_void, CStr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ext_php_rs::ffi::{zend_ini_entry, zend_ini_entry_def, zend_string};
@@ -105,6 +105,9 @@ pub struct Settings {
     pub connect_timeout_ms: u64,
     pub queue_items: usize,
     pub queue_bytes: usize,
+    /// Built from `signature_key` + `signature_algo` when either changes: building one
+    /// hashes the key (two HMAC blocks), which a send must not pay for.
+    signer: Option<Signer>,
 }
 
 impl Settings {
@@ -122,19 +125,18 @@ impl Settings {
             connect_timeout_ms: 100,
             queue_items: 10000,
             queue_bytes: 16 << 20,
+            signer: None,
         }
     }
 
     /// The signer of `bxpush.signature_key`, `None` when the key is empty.
     pub fn signer(&self) -> Option<Signer> {
-        if self.signature_key.is_empty() {
-            None
-        } else {
-            Some(Signer::new(
-                self.signature_key.as_bytes(),
-                self.signature_algo,
-            ))
-        }
+        self.signer.clone()
+    }
+
+    fn rebuild_signer(&mut self) {
+        self.signer = (!self.signature_key.is_empty())
+            .then(|| Signer::new(self.signature_key.as_bytes(), self.signature_algo));
     }
 
     pub fn flush_timeout(&self) -> Duration {
@@ -146,17 +148,24 @@ impl Settings {
     }
 }
 
-static CURRENT: Mutex<Settings> = Mutex::new(Settings::defaults());
+/// The current settings, replaced whole on every change: a reader takes an `Arc`
+/// (one atomic increment per call, no copy of the strings).
+static CURRENT: Mutex<Option<Arc<Settings>>> = Mutex::new(None);
 
-/// A copy of the current settings.
-pub fn get() -> Settings {
-    CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone()
+fn current(slot: &mut Option<Arc<Settings>>) -> &Arc<Settings> {
+    slot.get_or_insert_with(|| Arc::new(Settings::defaults()))
+}
+
+/// The current settings.
+pub fn get() -> Arc<Settings> {
+    current(&mut CURRENT.lock().unwrap_or_else(|e| e.into_inner())).clone()
 }
 
 /// Apply one textual value; `Err` refuses it.
 fn apply(idx: usize, v: &str) -> Result<(), ()> {
     let v = v.trim();
-    let mut s = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = Settings::clone(current(&mut slot));
     let num = |v: &str| v.parse::<u64>().map_err(|_| ());
     match idx {
         0 => s.server = v.to_string(),
@@ -181,6 +190,10 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
         11 => s.queue_bytes = usize::try_from(num(v)?.max(1024)).map_err(|_| ())?,
         _ => return Err(()),
     }
+    if idx == 1 || idx == 2 {
+        s.rebuild_signer();
+    }
+    *slot = Some(Arc::new(s));
     Ok(())
 }
 
