@@ -186,7 +186,10 @@ pub fn flush(timeout_ms: Option<i64>) -> PhpResult<Vec<(&'static str, Zval)>> {
         out.push(("complete", zbool(r.complete())));
         out.push((
             "report",
-            zstr(&format!("acked {}, spooled {}, failed {}", r.acked, r.spooled, r.failed)),
+            zstr(&format!(
+                "acked {}, spooled {}, failed {}",
+                r.acked, r.spooled, r.failed
+            )),
         ));
         out.push(("acked", zlong(r.acked as i64)));
         out.push(("spooled", zlong(r.spooled as i64)));

@@ -8,10 +8,10 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use super::http::{self, Body, BodyError};
-use super::{subscribe, App};
+use super::{commands, subscribe, App};
 use crate::message::Sender;
-use crate::protocol::request::{parse_request_batch, Command};
-use crate::protocol::{proto, ChannelId, ErrorCode, Trust};
+use crate::protocol::request::parse_request_batch;
+use crate::protocol::{ChannelId, ErrorCode, Trust};
 
 /// Handle one request frame; `Ok(Some(bytes))` is a binary reply to send back.
 /// `publisher` is the first public id of the connection's own channels.
@@ -20,34 +20,8 @@ pub fn handle(
     publisher: Option<ChannelId>,
     body: &[u8],
 ) -> Result<Option<Vec<u8>>, ErrorCode> {
-    let now = crate::hub::now_unix();
     let cmd = parse_request_batch(body, Trust::Untrusted, app.signer.as_ref(), &app.limits)?;
-    match cmd {
-        Command::IncomingMessages(messages) => {
-            app.hub.counters.count_request("incomingMessages", now);
-            let publisher = publisher.ok_or(ErrorCode::PublicChannelIdRequired)?;
-            for m in messages {
-                app.hub.counters.count_message(&m.kind, now);
-                app.hub
-                    .publish(m.receivers, m.body, m.expiry, Sender::Client(publisher))
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "history write failed");
-                        ErrorCode::CouldntGetLastMessages
-                    })?;
-            }
-            Ok(None)
-        }
-        Command::ChannelStats(keys) => {
-            app.hub.counters.count_request("channelStats", now);
-            let stats: Vec<_> = keys
-                .iter()
-                .map(|k| (k.id, !k.public, app.hub.is_online(k)))
-                .collect();
-            Ok(Some(proto::channel_stats_response(&stats)))
-        }
-        // The parser refuses serverStats from untrusted peers (4014).
-        Command::ServerStats => Err(ErrorCode::CommandNotAllowed),
-    }
+    commands::execute(app, cmd, publisher.map(Sender::Client))
 }
 
 /// `POST /bitrix/rest/?CHANNEL_ID=<signed private:public>[/…]` with a binary body.

@@ -3,6 +3,7 @@
 //! `/server-stat/`, and client publishing too, as the Node "pub" processes serve `rest`).
 
 pub mod client_publish;
+pub mod commands;
 pub mod frames;
 pub mod http;
 pub mod longpoll;

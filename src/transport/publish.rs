@@ -8,12 +8,12 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body, BodyError};
-use super::{server_stat, App};
+use super::{commands, App};
 use crate::message::Sender;
 use crate::protocol::descriptor::{parse_channel_list, Trust};
 use crate::protocol::query::{parse_query, query_param};
-use crate::protocol::request::{parse_request_batch, Command};
-use crate::protocol::{proto, ChannelKey, ErrorCode};
+use crate::protocol::request::parse_request_batch;
+use crate::protocol::{ChannelKey, ErrorCode};
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let pairs = parse_query(req.uri().query().unwrap_or(""));
@@ -68,43 +68,17 @@ fn text(
     let keys = receivers(app, list.unwrap_or(""))?;
     app.hub
         .publish(keys, body, expiry, Sender::Backend)
-        .map_err(|e| history_failed(&e))?;
+        .map_err(|e| commands::history_failed(&e))?;
     Ok(http::ok_empty())
-}
-
-fn history_failed(e: &std::io::Error) -> ErrorCode {
-    tracing::error!(error = %e, "history write failed: message not published");
-    ErrorCode::CouldntGetLastMessages
 }
 
 /// `binaryMode=true`: a `RequestBatch` from PHP; `CHANNEL_ID` in the URL is ignored.
 fn protobuf(app: &App, body: &[u8]) -> Result<Response<Body>, ErrorCode> {
-    let now = crate::hub::now_unix();
-    match parse_request_batch(body, Trust::Trusted, app.signer.as_ref(), &app.limits)? {
-        Command::IncomingMessages(messages) => {
-            app.hub.counters.count_request("incomingMessages", now);
-            for m in messages {
-                app.hub.counters.count_message(&m.kind, now);
-                app.hub
-                    .publish(m.receivers, m.body, m.expiry, Sender::Backend)
-                    .map_err(|e| history_failed(&e))?;
-            }
-            Ok(http::ok_empty())
-        }
-        Command::ChannelStats(keys) => {
-            app.hub.counters.count_request("channelStats", now);
-            let stats: Vec<_> = keys
-                .iter()
-                .map(|k| (k.id, !k.public, app.hub.is_online(k)))
-                .collect();
-            Ok(http::binary(proto::channel_stats_response(&stats)))
-        }
-        Command::ServerStats => {
-            app.hub.counters.count_request("serverStats", now);
-            let json = server_stat::json(app).to_string();
-            Ok(http::binary(proto::server_stats_response(&json)))
-        }
-    }
+    let cmd = parse_request_batch(body, Trust::Trusted, app.signer.as_ref(), &app.limits)?;
+    Ok(match commands::execute(app, cmd, Some(Sender::Backend))? {
+        Some(reply) => http::binary(reply),
+        None => http::ok_empty(),
+    })
 }
 
 /// `GET /bitrix/pub/?CHANNEL_ID=a/b`: `{"infos":[…]}` of the online private channels.
