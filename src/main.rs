@@ -234,8 +234,11 @@ fn print_banner(config: &Config, server: &Server, generated: bool) {
     );
     println!("  Publish:      http://{publ}/bitrix/pub/   (trusted; keep it on loopback)");
     println!("  Stats:        http://{publ}/server-stat/");
-    if let Some(php) = server.php_target() {
-        println!("  PHP workers:  {php}   (php.ini: bxpush.server = \"{php}\")");
+    match server.php_target() {
+        Some(php) => println!("  PHP workers:  {php}   (php.ini: bxpush.server = \"{php}\")"),
+        None => println!(
+            "  PHP workers:  off (add --listen-php /run/bxpush/php.sock for the bxpush extension)"
+        ),
     }
     if generated {
         if let Some(k) = &config.signature_key {
