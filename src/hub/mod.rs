@@ -226,17 +226,6 @@ impl Hub {
         Self::remove_locked(&mut st, sub, now_unix());
     }
 
-    /// Refresh presence (WebSocket pong, long-poll request).
-    pub fn touch(&self, channels: &[ChannelKey]) {
-        let now = now_unix();
-        let mut st = self.state.lock();
-        for key in channels {
-            if let Some(entry) = st.channels.get_mut(key) {
-                entry.last_seen = now;
-            }
-        }
-    }
-
     /// Online: a subscriber is connected now, or was within `online_ttl`.
     pub fn is_online(&self, key: &ChannelKey) -> bool {
         let now = now_unix();

@@ -125,10 +125,9 @@ async fn run(conn: &mut Conn) {
                     tracing::info!(error = %e, "websocket connection error");
                     return;
                 }
-                Some(Ok(WsMessage::Pong(_))) => {
-                    pong_seen = true;
-                    app.hub.touch(&attached.sub.channels);
-                }
+                // A connected subscriber keeps its channels online by being registered;
+                // the pong only proves the peer alive (no hub lock per pong).
+                Some(Ok(WsMessage::Pong(_))) => pong_seen = true,
                 Some(Ok(WsMessage::Binary(data))) if req.binary => {
                     match client_publish::handle(app, req.publisher, &data) {
                         Ok(Some(reply)) => {
