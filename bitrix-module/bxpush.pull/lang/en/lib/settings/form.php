@@ -1,0 +1,23 @@
+<?php
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER'] = 'Listener (long polling, SSE)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER_SECURE'] = 'Listener for https';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET'] = 'WebSocket';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET_SECURE'] = 'WebSocket for https';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH'] = 'Publish (PHP)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB'] = 'Publish (browsers)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB_SECURE'] = 'Publish (browsers) for https';
+$MESS['BXPUSH_PULL_FORM_FIELD_SIGNATURE_KEY'] = 'Signature key';
+$MESS['BXPUSH_PULL_FORM_FIELD_SIGNATURE_ALGO'] = 'Signature algorithm';
+$MESS['BXPUSH_PULL_FORM_FIELD_TEST_TIMEOUT'] = 'Wait for the test event, s';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_EMPTY'] = '"#FIELD#" is empty: enter an address such as #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_SCHEME'] = '"#FIELD#" must start with #SCHEMES#, for example #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_BAD'] = '"#FIELD#" is not a valid address (a host is needed, no spaces), for example #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_PUBLISH_DOMAIN'] = '"#FIELD#" is used by PHP as is, #DOMAIN# is not replaced there: enter the real address, for example #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_ALGO'] = '"#FIELD#" must be sha1 or sha256.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_EMPTY'] = 'The signature key is empty: click "Generate" or enter the key bxpush serve uses.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_LENGTH'] = 'The signature key has #LENGTH# characters; it needs #MIN# to #MAX#: click "Generate" for a 64-character key.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_CHARS'] = 'The signature key may only have letters, digits and . _ - + /: click "Generate" for a key that fits.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_MISMATCH'] = 'This signature key differs from bxpush.signature_key of the PHP extension, so browsers would be refused. Put the php.ini line shown on the "Signature key" tab in php.ini and the flag on bxpush serve, restart PHP-FPM and bxpush, then save again.';
+$MESS['BXPUSH_PULL_FORM_ERR_ALGO_MISMATCH'] = 'The algorithm #ALGO# differs from bxpush.signature_algo = #EXT_ALGO# of the PHP extension: choose #EXT_ALGO#, or set bxpush.signature_algo = #ALGO# in php.ini and --signature-algo #ALGO# on bxpush serve and restart them.';
+$MESS['BXPUSH_PULL_FORM_ERR_TIMEOUT'] = 'The wait for the test event must be a whole number of seconds from #MIN# to #MAX# (default #DEFAULT#).';
+$MESS['BXPUSH_PULL_FORM_ERR_CONFIG_DIE'] = 'Saved, but open pages could not be told to reload the push configuration (#ERROR#); they pick it up within a minute or on reload.';

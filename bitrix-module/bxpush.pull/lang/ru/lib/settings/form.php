@@ -1,0 +1,23 @@
+<?php
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER'] = 'Слушатель (long polling, SSE)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER_SECURE'] = 'Слушатель для https';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET'] = 'WebSocket';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET_SECURE'] = 'WebSocket для https';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH'] = 'Публикация (PHP)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB'] = 'Публикация (браузеры)';
+$MESS['BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB_SECURE'] = 'Публикация (браузеры) для https';
+$MESS['BXPUSH_PULL_FORM_FIELD_SIGNATURE_KEY'] = 'Ключ подписи';
+$MESS['BXPUSH_PULL_FORM_FIELD_SIGNATURE_ALGO'] = 'Алгоритм подписи';
+$MESS['BXPUSH_PULL_FORM_FIELD_TEST_TIMEOUT'] = 'Ждать тестовое событие, с';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_EMPTY'] = 'Поле «#FIELD#» пустое: введите адрес, например #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_SCHEME'] = 'Поле «#FIELD#» должно начинаться с #SCHEMES#, например #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_URL_BAD'] = 'Поле «#FIELD#» — неверный адрес (нужен хост, без пробелов), например #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_PUBLISH_DOMAIN'] = 'Поле «#FIELD#» PHP использует как есть, #DOMAIN# в нём не заменяется: введите настоящий адрес, например #EXAMPLE#.';
+$MESS['BXPUSH_PULL_FORM_ERR_ALGO'] = 'Поле «#FIELD#» должно быть sha1 или sha256.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_EMPTY'] = 'Ключ подписи пустой: нажмите «Сгенерировать» или введите ключ, с которым работает bxpush serve.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_LENGTH'] = 'В ключе подписи #LENGTH# символов, нужно от #MIN# до #MAX#: нажмите «Сгенерировать», чтобы получить ключ из 64 символов.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_CHARS'] = 'В ключе подписи допустимы только латинские буквы, цифры и . _ - + /: нажмите «Сгенерировать», чтобы получить подходящий ключ.';
+$MESS['BXPUSH_PULL_FORM_ERR_KEY_MISMATCH'] = 'Этот ключ подписи отличается от bxpush.signature_key расширения PHP, и браузеры получат отказ. Добавьте строку php.ini с вкладки «Ключ подписи» в php.ini и параметр к bxpush serve, перезапустите PHP-FPM и bxpush, затем сохраните снова.';
+$MESS['BXPUSH_PULL_FORM_ERR_ALGO_MISMATCH'] = 'Алгоритм #ALGO# отличается от bxpush.signature_algo = #EXT_ALGO# расширения PHP: выберите #EXT_ALGO# или задайте bxpush.signature_algo = #ALGO# в php.ini и --signature-algo #ALGO# у bxpush serve и перезапустите их.';
+$MESS['BXPUSH_PULL_FORM_ERR_TIMEOUT'] = 'Ожидание тестового события — целое число секунд от #MIN# до #MAX# (по умолчанию #DEFAULT#).';
+$MESS['BXPUSH_PULL_FORM_ERR_CONFIG_DIE'] = 'Сохранено, но открытым страницам не удалось сообщить о новых настройках (#ERROR#); они перечитают их в течение минуты или при обновлении.';
