@@ -75,6 +75,36 @@ namespace BxPush {
     function channel_stats(mixed $channels): array {}
 
     /**
+     * Hand the pull module's prepared queue to bxpush: exactly the `$messages` that
+     * `\Bitrix\Pull\ProtobufTransport::sendMessages()` receives (the transport shim of the
+     * `bxpush.pull` Bitrix module calls this instead of POSTing). Entries without channels,
+     * `module_id` or `command` are skipped; each other entry is one message to all its
+     * channels, with the body, type and expiry the stock transport would send
+     * (shared/spec/pull-transport-vectors.md §3), handed to the owner like publish():
+     * spooled while it is down, delivered once. Nothing is handed over when it throws.
+     *
+     * @param array $messages `[key => ['event' => [module_id, command, params, extra, expiry], 'channels' => [32-hex, ...]]]`
+     * @return array{messages: int, receivers: int, refused: array<string, string>} messages handed over,
+     *   channels in all, and entries refused (key => reason: a body over the 1 MiB payload limit)
+     * @throws Exception code 1: a body cannot be JSON-encoded ("JSON error: <msg> [<code>]");
+     *   code 2: a negative expiry while neither gmp nor bcmath is loaded (the stock encoder's refusal);
+     *   code 0: a channel that is not 32 hex digits, or the hand-off refused
+     */
+    function send_pull_messages(array $messages): array {}
+
+    /**
+     * The RequestBatch bodies the pull module's own transport would POST for `$messages`,
+     * byte for byte (its packing rule), for a path that must stay HTTP.
+     *
+     * @param array $messages as for send_pull_messages()
+     * @param array{max_channels_per_request?: int, max_messages_per_request?: int, max_payload?: int} $limits
+     *   the pull module's `limit_max_*` options (defaults 100, 100, 1048576)
+     * @return string[] binary protobuf bodies, one per POST
+     * @throws Exception as send_pull_messages(), and for an unknown or non-positive limit
+     */
+    function encode_pull_batches(array $messages, ?array $limits = null): array {}
+
+    /**
      * `private:public.sig` (with a public id) or `id.sig`: Bitrix's `CPullChannel::SignChannel`.
      *
      * @throws Exception without a key or with a malformed id

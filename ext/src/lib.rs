@@ -23,6 +23,7 @@ pub mod compat;
 pub mod dispatch;
 pub mod message;
 pub mod php;
+pub mod pull_transport;
 pub mod settings;
 
 /// Every error of the extension: `BxPush\Exception extends \Exception`, with the reason.
@@ -162,7 +163,11 @@ unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
 #[php(startup = startup)]
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     let mut module = module;
-    for f in api::functions().into_iter().chain(compat::functions()) {
+    for f in api::functions()
+        .into_iter()
+        .chain(compat::functions())
+        .chain(pull_transport::functions())
+    {
         module = module.function(f);
     }
     module

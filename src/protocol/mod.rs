@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod mid;
 pub mod proto;
+pub mod pull_batch;
 pub mod query;
 pub mod request;
 pub mod sign;
