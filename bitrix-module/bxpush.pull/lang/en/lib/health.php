@@ -1,0 +1,8 @@
+<?php
+$MESS['BXPUSH_PULL_HEALTH_RUNTIME_EXT'] = 'bxpush does not answer at #SERVER# (#ERROR#). Start it: bxpush serve --listen-php #SERVER# (systemctl start bxpush). Events sent meanwhile wait in #SPOOL# and are delivered once it is back.';
+$MESS['BXPUSH_PULL_HEALTH_RUNTIME_HTTP'] = 'bxpush does not answer at #URL# (#ERROR#). Start bxpush serve with --listen-pub on the address of the Push and Pull publish URL. Events sent meanwhile are lost (HTTP-only mode).';
+$MESS['BXPUSH_PULL_HEALTH_EXTENSION_GONE'] = 'bxpush.pull was installed with the bxpush PHP extension, but this PHP does not load it: add extension=bxpush to its php.ini (for cron and PHP-FPM alike) and reload PHP-FPM. Until then events go over HTTP without spooling.';
+$MESS['BXPUSH_PULL_HEALTH_HTTP_ONLY'] = 'bxpush.pull works in HTTP-only mode: events sent while bxpush is down are lost. Load the bxpush PHP extension (make install; extension=bxpush, bxpush.server and bxpush.signature_key in php.ini) to have them spooled and delivered later.';
+$MESS['BXPUSH_PULL_HEALTH_OPTIONS'] = 'The Push and Pull options no longer point at bxpush (changed: #NAMES#), probably by its settings page. Reinstall bxpush.pull, or set them back in the bxpush.pull settings.';
+$MESS['BXPUSH_PULL_HEALTH_KEY'] = 'The signature key of the Push and Pull module differs from bxpush.signature_key in php.ini: clients will be refused. Use one key: bxpush serve --signature-key KEY, bxpush.signature_key = "KEY" in php.ini, and the same in the bxpush.pull settings.';
+$MESS['BXPUSH_PULL_HEALTH_TRANSPORT'] = 'The installed Push and Pull module (version #VERSION#) has a transport API bxpush.pull does not know (#WHAT#): its events go over HTTP to the publish URL, without spooling. Update bxpush.pull.';

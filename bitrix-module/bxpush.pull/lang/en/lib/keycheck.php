@@ -1,0 +1,5 @@
+<?php
+$MESS['BXPUSH_PULL_KEY_EMPTY_HTTP'] = 'Enter the signature key: the one bxpush serve uses (its --signature-key, printed when it starts). Or load the bxpush PHP extension with bxpush.signature_key in php.ini and the key is taken from there.';
+$MESS['BXPUSH_PULL_KEY_EMPTY_INI'] = 'The bxpush PHP extension has no signature key. Add to php.ini: bxpush.signature_key = "KEY", where KEY is the key of bxpush serve --signature-key KEY; reload PHP-FPM and install again.';
+$MESS['BXPUSH_PULL_KEY_MISMATCH'] = 'The signature key entered is not the one of the bxpush PHP extension (bxpush.signature_key in php.ini). One key must be used everywhere: bxpush serve --signature-key KEY and bxpush.signature_key = "KEY" in php.ini (reload PHP-FPM). Leave the field empty to use the php.ini key.';
+$MESS['BXPUSH_PULL_ALGO_MISMATCH'] = 'The signature algorithm #FORM# is not the one of the bxpush PHP extension (#INI#). Use one everywhere: bxpush serve --signature-algo #FORM# and bxpush.signature_algo = "#FORM#" in php.ini, or choose #INI# here.';

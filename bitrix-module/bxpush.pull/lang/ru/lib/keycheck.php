@@ -1,0 +1,5 @@
+<?php
+$MESS['BXPUSH_PULL_KEY_EMPTY_HTTP'] = 'Введите ключ подписи: тот, с которым запущен bxpush serve (его --signature-key, выводится при запуске). Или загрузите PHP-расширение bxpush с bxpush.signature_key в php.ini — тогда ключ будет взят оттуда.';
+$MESS['BXPUSH_PULL_KEY_EMPTY_INI'] = 'У PHP-расширения bxpush не задан ключ подписи. Добавьте в php.ini: bxpush.signature_key = "KEY", где KEY — ключ bxpush serve --signature-key KEY; перезапустите PHP-FPM и повторите установку.';
+$MESS['BXPUSH_PULL_KEY_MISMATCH'] = 'Введённый ключ подписи не совпадает с ключом PHP-расширения bxpush (bxpush.signature_key в php.ini). Везде нужен один ключ: bxpush serve --signature-key KEY и bxpush.signature_key = "KEY" в php.ini (перезапустите PHP-FPM). Оставьте поле пустым, чтобы взять ключ из php.ini.';
+$MESS['BXPUSH_PULL_ALGO_MISMATCH'] = 'Алгоритм подписи #FORM# не совпадает с алгоритмом PHP-расширения bxpush (#INI#). Используйте один везде: bxpush serve --signature-algo #FORM# и bxpush.signature_algo = "#FORM#" в php.ini, или выберите здесь #INI#.';
