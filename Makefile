@@ -31,7 +31,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
 CARGO ?= cargo
 BXPUSH_BIN := target/release/bxpush
 
-.PHONY: deps apt-deps js-deps build run test bench fmt lint clean-deps
+.PHONY: deps apt-deps js-deps build run test bench fmt lint clean-deps install-bitrix
 
 deps: apt-deps js-deps
 
@@ -102,6 +102,22 @@ install: build
 	if id www-data >/dev/null 2>&1; then install -d -m 0750 -o www-data -g www-data /var/spool/bxpush; \
 	else install -d -m 0750 /var/spool/bxpush; fi; \
 	php -r 'exit(extension_loaded("bxpush") ? 0 : 1);' && php --ri bxpush | head -3 || { echo "install: php does not load bxpush" >&2; exit 1; }
+
+# The Bitrix partner module into a site: bitrix-module/bxpush.pull -> $(BITRIX_ROOT)/local/modules/bxpush.pull
+# (replaced whole), then install it from the admin panel (Settings > Modules). A document root
+# is recognised by bitrix/modules/main/include.php, the file every Bitrix page loads.
+BITRIX_ROOT ?=
+install-bitrix:
+	@root='$(BITRIX_ROOT)'; \
+	if [ -z "$$root" ]; then echo "install-bitrix: set BITRIX_ROOT to the site's document root (the folder holding bitrix/), e.g. make install-bitrix BITRIX_ROOT=/var/www/html" >&2; exit 2; fi; \
+	root=$${root%/}; \
+	if [ ! -f "$$root/bitrix/modules/main/include.php" ]; then echo "install-bitrix: $$root is not a Bitrix document root: $$root/bitrix/modules/main/include.php is missing. Give the folder that holds bitrix/ (where index.php and bitrix/ of the site are)." >&2; exit 2; fi; \
+	mkdir -p "$$root/local/modules"; \
+	rm -rf "$$root/local/modules/bxpush.pull.tmp"; \
+	cp -R bitrix-module/bxpush.pull "$$root/local/modules/bxpush.pull.tmp"; \
+	rm -rf "$$root/local/modules/bxpush.pull"; \
+	mv "$$root/local/modules/bxpush.pull.tmp" "$$root/local/modules/bxpush.pull"; \
+	echo "install-bitrix: $$root/local/modules/bxpush.pull; now install it in the admin panel: Settings > Modules (partner modules) > bxpush.pull > Install"
 
 # Heavy (19,000 connections, a 60 s sustained run): run it on a quiet machine. The PHP row
 # needs the extension (built here if it can be) and valgrind for its instruction counts.
