@@ -165,7 +165,7 @@ $pathHints = [
     'path_to_publish_web_secure' => 'BXPUSH_PULL_OPT_HINT_PATH_TO_PUBLISH_WEB_SECURE',
 ];
 foreach (Form::FIELDS as $name => [, $kind, $example]) {
-    if (!in_array($kind, ['http', 'ws', 'publish'], true)) {
+    if (!in_array($kind, ['http', 'https', 'ws', 'wss', 'publish'], true)) {
         continue;
     }
     $row('<label for="bxpush_' . $h($name) . '">' . $h(Form::label($name)) . '</label>', $input($name, $values[$name], $example),

@@ -290,7 +290,7 @@ namespace BxStandin {
             ] + \CJSCore::standinMessages();
             $h = fn ($s) => htmlspecialcharsbx((string)$s);
             $out = "<!DOCTYPE html>\n<html lang=\"" . $h(defined('LANGUAGE_ID') ? LANGUAGE_ID : 'en') . "\"><head>\n"
-                . "<meta charset=\"UTF-8\">\n<title>" . $h($title) . "</title>\n"
+                . "<meta charset=\"UTF-8\">\n<link rel=\"icon\" href=\"data:,\">\n<title>" . $h($title) . "</title>\n"
                 . '<style>' . self::css() . "</style>\n";
             foreach ($assets['css'] as $u) {
                 $out .= '<link href="' . $h($u) . '" type="text/css" rel="stylesheet">' . "\n";

@@ -22,8 +22,9 @@ final class ErrorLog
     public static function add(string $source, string $message): void
     {
         $message = self::redact($message);
-        if (mb_strlen($message) > self::MAX_MESSAGE) {
-            $message = mb_substr($message, 0, self::MAX_MESSAGE - 1) . '…';
+        // at most MAX_MESSAGE characters, cut on a UTF-8 boundary (no mbstring needed)
+        if (preg_match('/^.{' . self::MAX_MESSAGE . '}./su', $message)) {
+            $message = preg_replace('/^(.{' . (self::MAX_MESSAGE - 1) . '}).*$/su', '$1', $message) . '…';
         }
         $entries = self::all();
         array_unshift($entries, ['time' => time(), 'source' => $source, 'message' => $message]);

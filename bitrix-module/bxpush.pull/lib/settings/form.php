@@ -10,6 +10,7 @@ use Bitrix\Main\Config\Option;
 use Bitrix\Main\Error;
 use Bitrix\Main\Localization\Loc;
 use Bitrix\Main\Result;
+use Bxpush\Pull\PullOptions;
 
 Loc::loadMessages(__FILE__);
 
@@ -29,17 +30,18 @@ final class Form
 
     /**
      * The editable fields: name => [module, kind, example, label message]. `kind` selects the check:
-     * `http` (http:// or https://), `ws` (ws:// or wss://), `publish` (http(s), used verbatim
-     * by PHP, so no #DOMAIN#), `key`, `algo`, `timeout`.
+     * `http` (http:// or https://), `https`, `ws` (ws:// or wss://), `wss`, `publish` (http(s),
+     * used verbatim by PHP, so no #DOMAIN#), `key`, `algo`, `timeout`. The URL rules and
+     * examples are the install step's (InstallForm).
      */
     public const FIELDS = [
         'path_to_modern_listener' => ['pull', 'http', 'http://#DOMAIN#/bitrix/sub/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER'],
-        'path_to_modern_listener_secure' => ['pull', 'http', 'https://#DOMAIN#/bitrix/sub/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER_SECURE'],
+        'path_to_modern_listener_secure' => ['pull', 'https', 'https://#DOMAIN#/bitrix/sub/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_MODERN_LISTENER_SECURE'],
         'path_to_websocket' => ['pull', 'ws', 'ws://#DOMAIN#/bitrix/subws/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET'],
-        'path_to_websocket_secure' => ['pull', 'ws', 'wss://#DOMAIN#/bitrix/subws/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET_SECURE'],
+        'path_to_websocket_secure' => ['pull', 'wss', 'wss://#DOMAIN#/bitrix/subws/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_WEBSOCKET_SECURE'],
         'path_to_publish' => ['pull', 'publish', 'http://127.0.0.1:9010/bitrix/pub/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH'],
-        'path_to_publish_web' => ['pull', 'http', 'http://#DOMAIN#/bitrix/pubweb/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB'],
-        'path_to_publish_web_secure' => ['pull', 'http', 'https://#DOMAIN#/bitrix/pubweb/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB_SECURE'],
+        'path_to_publish_web' => ['pull', 'http', 'http://#DOMAIN#/bitrix/rest/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB'],
+        'path_to_publish_web_secure' => ['pull', 'https', 'https://#DOMAIN#/bitrix/rest/', 'BXPUSH_PULL_FORM_FIELD_PATH_TO_PUBLISH_WEB_SECURE'],
         'signature_key' => ['pull', 'key', '', 'BXPUSH_PULL_FORM_FIELD_SIGNATURE_KEY'],
         'signature_algo' => ['pull', 'algo', 'sha1', 'BXPUSH_PULL_FORM_FIELD_SIGNATURE_ALGO'],
         'test_timeout' => [self::MODULE_ID, 'timeout', '10', 'BXPUSH_PULL_FORM_FIELD_TEST_TIMEOUT'],
@@ -104,7 +106,7 @@ final class Form
         foreach (self::FIELDS as $name => [, $kind, $example]) {
             $value = (string)($values[$name] ?? '');
             $message = match ($kind) {
-                'http', 'ws', 'publish' => self::checkUrl($name, $kind, $value, $example),
+                'http', 'https', 'ws', 'wss', 'publish' => self::checkUrl($name, $kind, $value, $example),
                 'key' => self::checkKey($value),
                 'algo' => in_array($value, self::ALGOS, true) ? null
                     : Loc::getMessage('BXPUSH_PULL_FORM_ERR_ALGO', ['#FIELD#' => self::label($name)]),
@@ -148,6 +150,14 @@ final class Form
             }
         }
         $pullChanged = array_values(array_filter($changed, fn ($n) => self::FIELDS[$n][0] === 'pull'));
+        if ($pullChanged !== [] && class_exists(PullOptions::class)) {
+            // what the health agent compares the pull options with: the admin's new values
+            $written = PullOptions::written();
+            foreach ($pullChanged as $name) {
+                $written[$name] = (string)$values[$name];
+            }
+            PullOptions::saveWritten($written);
+        }
         if ($pullChanged !== [] && class_exists('CPullOptions')) {
             \CPullOptions::SetConfigTimestamp();
             try {
@@ -204,7 +214,12 @@ final class Form
         if ($value === '') {
             return Loc::getMessage('BXPUSH_PULL_FORM_ERR_URL_EMPTY', $replace);
         }
-        $schemes = $kind === 'ws' ? ['ws', 'wss'] : ['http', 'https'];
+        $schemes = match ($kind) {
+            'ws' => ['ws', 'wss'],
+            'wss' => ['wss'],
+            'https' => ['https'],
+            default => ['http', 'https'],
+        };
         $scheme = strtolower((string)parse_url(str_replace(['#DOMAIN#', '#PORT#'], ['example.com', ''], $value), PHP_URL_SCHEME));
         if (!in_array($scheme, $schemes, true)) {
             return Loc::getMessage('BXPUSH_PULL_FORM_ERR_URL_SCHEME', $replace + ['#SCHEMES#' => implode('://, ', $schemes) . '://']);
