@@ -162,7 +162,7 @@ async function explain(fn) {
 async function screenshot(name) {
   const file = path.join(shotDir, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  console.log(`# screenshot: ${file}`);
+  console.log(`screenshot: ${file}`);
   const copy = path.join(HERE, name === 'settings-page' ? 'last-screenshot.png' : `last-screenshot-${name}.png`);
   try {
     execFileSync('git', ['-C', REPO, 'check-ignore', '-q', path.relative(REPO, copy)]);
@@ -311,6 +311,12 @@ test('with bxpush serve stopped, the page says why the test event did not arrive
     // the cause it knows: the runtime does not answer at bxpush.server, and how to fix it
     assert.ok(text.includes(`The runtime does not answer at ${sock}: start bxpush serve with --listen-php ${sock}`), text);
     assert.ok(!text.includes(key), 'no key on the page');
+    // Sends go through the module's transport shim into the extension, which keeps the event
+    // in its spool while the runtime is down: the page says so and counts the spooled file.
+    assert.match(await page.textContent('#bxpush_connection'), /How PHP sends\s*Through the PHP extension \(transport shim\)/);
+    assert.ok(text.includes('The event was kept in the spool and will be delivered once the runtime is back.'), text);
+    await page.waitForFunction(() => Number(document.querySelector('[data-bxpush-stat="spool"]').getAttribute('data-files')) >= 1,
+      null, { timeout: 10000 });
     assert.equal(await page.getAttribute('#bxpush-client-status', 'data-state') === 'online', false,
       'the page\'s client is not connected to a stopped runtime');
     await screenshot('settings-page-runtime-down');

@@ -229,6 +229,34 @@ final class Status
         if ($st['spool']['bad'] > 0) {
             $add('BXPUSH_PULL_PROBLEM_SPOOL_BAD', ['#COUNT#' => $st['spool']['bad'], '#DIR#' => (string)$st['spool']['dir']]);
         }
+        // What the health agent found on its last run (its admin notices), unless the page
+        // already says the same from its own, fresher checks.
+        $seen = array_column($p, 'code');
+        $sameAs = [
+            'BXPUSH_PULL_RUNTIME' => 'RUNTIME_DOWN',
+            'BXPUSH_PULL_KEY' => 'KEY_MISMATCH',
+            'BXPUSH_PULL_EXTENSION' => 'NO_EXTENSION',
+            'BXPUSH_PULL_HTTP_ONLY' => 'NO_EXTENSION',
+        ];
+        foreach (self::notices() as $tag => $message) {
+            if (!in_array($sameAs[$tag] ?? '', $seen, true)) {
+                $p[] = ['code' => 'NOTICE:' . $tag, 'message' => $message];
+            }
+        }
         return $p;
+    }
+
+    /** @return array<string, string> tag => message of this module's admin notices */
+    public static function notices(): array
+    {
+        if (!class_exists('CAdminNotify')) {
+            return [];
+        }
+        $out = [];
+        $rs = \CAdminNotify::GetList([], ['MODULE_ID' => 'bxpush.pull']);
+        while ($rs && ($row = $rs->Fetch())) {
+            $out[(string)($row['TAG'] ?? '')] = ErrorLog::redact((string)($row['MESSAGE'] ?? ''));
+        }
+        return $out;
     }
 }

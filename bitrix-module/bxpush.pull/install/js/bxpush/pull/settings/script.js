@@ -294,7 +294,9 @@
 						}
 					}, function (err) {
 						var e = err && err.ex ? (err.ex.error_description || err.ex.error) : (err && err.message) || String(err);
-						setClientState('failed', e);
+						// a DOM event stringified by the client says nothing: drop it
+						e = String(e).replace(/:?\s*\[object \w+\]/g, '').trim();
+						setClientState('failed', e || '?');
 					});
 			}
 		}
