@@ -8,11 +8,13 @@ use Bitrix\Main\Loader;
 use Bitrix\Main\Localization\Loc;
 use Bitrix\Main\ModuleManager;
 
+// before the guard: with CModule known, PHP declares the class below when compiling the
+// file, so class_exists() is already true on the first include
+Loc::loadMessages(__FILE__);
+
 if (class_exists('bxpush_pull')) {
     return;
 }
-
-Loc::loadMessages(__FILE__);
 
 class bxpush_pull extends CModule
 {

@@ -15,11 +15,11 @@ final class ConfigSwitch
     /** Seconds a stored config_expire stays for pages that reconnect with a resume id. */
     private const EXPIRY = 3600;
 
-    public static function bumpTimestamp(): string
+    /** $floor: a timestamp clients may have cached that the new one must exceed (uninstall: bxpush's). */
+    public static function bumpTimestamp(int $floor = 0): string
     {
-        $now = time();
-        $old = (int)Option::get('pull', 'config_timestamp', '0');
-        $ts = max($now, $old + 1);   // always newer than what clients cached
+        $old = max((int)Option::get('pull', 'config_timestamp', '0'), $floor);
+        $ts = max(time(), $old + 1);   // always newer than what clients cached
         \CPullOptions::SetConfigTimestamp($ts);
         return (string)$ts;
     }

@@ -89,8 +89,9 @@ final class Installer
         if ($pull && $snapshot !== null) {
             $bxpushPublish = (string)Option::get('pull', 'path_to_publish', '');
             $shared = ConfigSwitch::sharedChannel();
+            $bxpushTimestamp = (int)Option::get('pull', 'config_timestamp', '0');
             PullOptions::restore($snapshot);
-            ConfigSwitch::bumpTimestamp();
+            ConfigSwitch::bumpTimestamp($bxpushTimestamp);
             if ($shared !== null && $bxpushPublish !== '') {
                 ConfigSwitch::notify($bxpushPublish, $shared);   // pages on bxpush reload their config
             }
