@@ -128,7 +128,22 @@ suite_fpm() {
   record fpm "${passed:-0}" "${failed:-0}" "$rc" $((SECONDS - start))
 }
 
-ALL_SUITES="cargo js phpt fpm"
+# --- suite: the Bitrix module bxpush.pull (tests/bitrix/run.sh) ------------------------------
+# A stand-in Bitrix kernel and pull module, a real `bxpush serve`, the extension; install,
+# the transport shim against the vectors, spooling, Site Checker, agent, settings page in
+# headless Chromium. The script ends with its own "N passed, N failed".
+suite_bitrix() {
+  local log="$LOG_DIR/bitrix.log" start=$SECONDS rc
+  banner "bitrix: tests/bitrix/run.sh (BXPUSH_BIN=$BXPUSH_BIN)"
+  BXPUSH_SO="${BXPUSH_SO:-$ROOT/target/release/libbxpush.so}" tests/bitrix/run.sh 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p' "$log" | tail -1)
+  failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p' "$log" | tail -1)
+  record bitrix "${passed:-0}" "${failed:-0}" "$rc" $((SECONDS - start))
+}
+
+ALL_SUITES="cargo js phpt fpm bitrix"
 
 for s in ${SUITES:-$ALL_SUITES}; do
   if ! declare -F "suite_$s" >/dev/null; then

@@ -71,7 +71,7 @@ class bxpush_pull extends CModule
         }
         $this->InstallFiles();
         ModuleManager::registerModule($this->MODULE_ID);
-        $GLOBALS['BXPUSH_PULL_STEP_NOTES'] = $result->getData()['notes'];
+        $GLOBALS['bxpushPullStepNotes'] = $result->getData()['notes'];
         $APPLICATION->IncludeAdminFile(Loc::getMessage('BXPUSH_PULL_INSTALL_TITLE'), __DIR__ . '/step2.php');
         return true;
     }
@@ -92,7 +92,7 @@ class bxpush_pull extends CModule
         $result = \Bxpush\Pull\Installer::uninstall();
         $this->UnInstallFiles();
         ModuleManager::unRegisterModule($this->MODULE_ID);
-        $GLOBALS['BXPUSH_PULL_STEP_NOTES'] = $result->getData()['notes'];
+        $GLOBALS['bxpushPullStepNotes'] = $result->getData()['notes'];
         $APPLICATION->IncludeAdminFile(Loc::getMessage('BXPUSH_PULL_UNINSTALL_TITLE'), __DIR__ . '/unstep2.php');
         return true;
     }

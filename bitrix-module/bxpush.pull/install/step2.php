@@ -14,7 +14,7 @@ CAdminMessage::ShowNote(Loc::getMessage('MOD_INST_OK'));
 $mode = Option::get('bxpush.pull', 'mode', '');
 ?>
 <p><?= htmlspecialcharsbx(Loc::getMessage($mode === 'http' ? 'BXPUSH_PULL_STEP2_MODE_HTTP' : 'BXPUSH_PULL_STEP2_MODE_EXTENSION')) ?></p>
-<?php foreach ((array)($GLOBALS['BXPUSH_PULL_STEP_NOTES'] ?? []) as $note): ?>
+<?php foreach ((array)($GLOBALS['bxpushPullStepNotes'] ?? []) as $note): ?>
     <p class="bxpush-pull-note"><?= htmlspecialcharsbx($note) ?></p>
 <?php endforeach; ?>
 <p><a href="/bitrix/admin/settings.php?lang=<?= urlencode(LANGUAGE_ID) ?>&amp;mid=bxpush.pull&amp;mid_menu=1"><?= htmlspecialcharsbx(Loc::getMessage('BXPUSH_PULL_STEP2_SETTINGS')) ?></a></p>

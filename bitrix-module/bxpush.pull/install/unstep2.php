@@ -12,7 +12,7 @@ global $APPLICATION;
 CAdminMessage::ShowNote(Loc::getMessage('MOD_UNINST_OK'));
 ?>
 <p><?= htmlspecialcharsbx(Loc::getMessage('BXPUSH_PULL_UNSTEP2_DONE')) ?></p>
-<?php foreach ((array)($GLOBALS['BXPUSH_PULL_STEP_NOTES'] ?? []) as $note): ?>
+<?php foreach ((array)($GLOBALS['bxpushPullStepNotes'] ?? []) as $note): ?>
     <p class="bxpush-pull-note"><?= htmlspecialcharsbx($note) ?></p>
 <?php endforeach; ?>
 <form action="<?= htmlspecialcharsbx($APPLICATION->GetCurPage()) ?>">
