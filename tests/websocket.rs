@@ -99,16 +99,57 @@ async fn resume_with_mid_sends_missed_messages_first_then_live() {
 }
 
 #[tokio::test]
-async fn bad_channel_is_accepted_then_closed_with_4010() {
+async fn bad_channel_upgrade_is_refused_with_http_400_and_server_keeps_serving() {
     let s = TestServer::start().await;
     let c = Channel::random();
-    let mut ws = ws_connect(s.sub, &format!("CHANNEL_ID={}", c.private.to_hex())).await;
-    assert_eq!(ws_close_code(&mut ws, 5).await, Some(4010));
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let r = raw(
+        s.sub,
+        format!(
+            "GET /bitrix/subws/?CHANNEL_ID={} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
+             Connection: close\r\n\r\n",
+            c.private.to_hex()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.text(), "4010: Wrong Channel Id.");
     // The server keeps serving.
     let mut ok = ws_connect(s.sub, &sub_query(&c, "")).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     s.publish(&[&c], &php_body("m", "after"), 0).await;
     assert!(matches!(ws_next(&mut ok, 5).await, WsMessage::Text(_)));
+}
+
+/// What Bitrix's default browser client does when its channels do not verify (issue 10,
+/// finding 0): after a 4010 close it reloads its config and reconnects at once (the
+/// "5–35 s" delay reaches `setTimeout` as milliseconds); after an HTTP error it backs off
+/// 15 s and more. Returns the connections it opened before backing off, or the cap.
+async fn default_client_attempts(addr: std::net::SocketAddr, query: &str, cap: usize) -> usize {
+    for attempt in 1..=cap {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let url = format!("ws://{addr}/bitrix/subws/?{query}");
+        match tokio_tungstenite::client_async(url, stream).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(_)) => return attempt,
+            Err(e) => panic!("unexpected handshake failure: {e}"),
+            Ok((mut ws, _)) => {
+                let code = ws_close_code(&mut ws, 5).await;
+                assert_eq!(code, Some(4010), "a subscribed socket was not expected");
+            }
+        }
+    }
+    cap
+}
+
+#[tokio::test]
+async fn a_client_with_a_bad_signature_backs_off_after_one_connection() {
+    let s = TestServer::start().await;
+    let c = Channel::random();
+    let attempts =
+        default_client_attempts(s.sub, &format!("CHANNEL_ID={}", c.private.to_hex()), 30).await;
+    assert_eq!(attempts, 1, "the default client would loop on a 4010 close");
 }
 
 #[tokio::test]

@@ -274,8 +274,14 @@ fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
     has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
 }
 
-/// Accept the upgrade whatever the channel list: a bad one is closed with 4010 after
-/// the handshake (the code that makes the Bitrix client reload its config).
+/// Upgrade to a WebSocket, or refuse with HTTP 400 and the protocol's error body when
+/// the channel list does not verify. Not accept-then-close-4010: Bitrix's default client
+/// answers a 4010 close by reloading its config after a "5–35 s" delay it passes to
+/// `setTimeout` as milliseconds, so one tab of a site whose keys differ opened 31
+/// WebSockets and 32 `pull.config.get` hits a second, forever. An HTTP error makes the same
+/// client back off (15 s, 45 s, … up to an hour), as with the Node server, which refuses
+/// such an upgrade the same way; the client still re-checks its channels' expiry every
+/// 60 s by itself, so nothing is lost by refusing.
 fn upgrade(
     app: Arc<App>,
     mut req: Request<Incoming>,
@@ -301,6 +307,13 @@ fn upgrade(
         );
         return r;
     }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(code) => {
+            app.bad_request(&format!("websocket subscribe: {}", code.reason()));
+            return http::error(code);
+        }
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let guard = ConnGuard::new(&app);
     tokio::spawn(async move {

@@ -1,7 +1,6 @@
 //! WebSocket subscribers (spec §2.3): text or protobuf frames, replay after `mid`, pings
-//! with dead-peer termination, client `RequestBatch` frames in binary mode, and a bad
-//! channel list answered by accepting the upgrade and closing with 4010 (the close code
-//! that makes the Bitrix client reload its config).
+//! with dead-peer termination, client `RequestBatch` frames in binary mode. A bad channel
+//! list never gets here: the upgrade is refused with HTTP 400 (see `transport::upgrade`).
 //!
 //! Frames are sent as soon as a message is queued; what is already queued when the
 //! socket is writable goes out as one frame (no 400 ms window as in the Node server).
@@ -20,7 +19,6 @@ use tokio_tungstenite::WebSocketStream;
 use super::subscribe::SubscribeRequest;
 use super::{client_publish, frames, App, Attached, Gauge};
 use crate::message::Message;
-use crate::protocol::ErrorCode;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -45,7 +43,7 @@ struct Conn {
     _gauge: Gauge,
 }
 
-pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: Result<SubscribeRequest, ErrorCode>) {
+pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: SubscribeRequest) {
     // Boxed: the handshake's state is freed when it is done instead of sizing the task's
     // future for the connection's whole life.
     let Some(mut conn) = Box::pin(open(app, upgraded, req)).await else {
@@ -54,27 +52,15 @@ pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: Result<SubscribeReque
     run(&mut conn).await;
 }
 
-/// Wrap the upgraded socket, refuse a bad channel list with its close code, subscribe
-/// and send the replay. `None` when the connection is already over.
-async fn open(
-    app: Arc<App>,
-    upgraded: Upgraded,
-    req: Result<SubscribeRequest, ErrorCode>,
-) -> Option<Conn> {
+/// Wrap the upgraded socket, subscribe and send the replay. `None` when the connection is
+/// already over.
+async fn open(app: Arc<App>, upgraded: Upgraded, mut req: SubscribeRequest) -> Option<Conn> {
     let mut ws = WebSocketStream::from_raw_socket(
         TokioIo::new(upgraded),
         Role::Server,
         Some(ws_config(app.config.max_payload)),
     )
     .await;
-    let mut req = match req {
-        Ok(r) => r,
-        Err(code) => {
-            app.bad_request(&format!("websocket subscribe: {}", code.reason()));
-            close(&mut ws, code.code(), code.reason()).await;
-            return None;
-        }
-    };
     let gauge = app.gauge(|c| &c.websockets);
     // The subscriber keeps the channel list; the request need not keep a copy.
     let sub = app
