@@ -168,13 +168,17 @@ final class Serve
 
 /**
  * Runs tests/bitrix/hits/$script as one "hit" of the site in a child PHP process.
- * $o: 'ext' (load the extension, default true), 'ini' (more -d settings), 'serve' (a Serve:
+ * $o: 'ext' (load the extension, default true), 'ini' (bxpush -d settings), 'php_ini' (other -d settings), 'serve' (a Serve:
  * bxpush.server/signature_key of it), 'spool', 'user', 'lang', 'env'.
  * Returns the hit's JSON result (+ '_stderr', '_rc').
  */
 function hit(string $root, string $script, array $args = [], array $o = []): array
 {
     $cmd = [PHP_BINARY, '-n', '-d', 'display_errors=stderr', '-d', 'error_reporting=-1', '-d', 'date.timezone=UTC'];
+    foreach ($o['php_ini'] ?? [] as $k => $v) {   // PHP settings (e.g. extension=gmp), with or without bxpush
+        $cmd[] = '-d';
+        $cmd[] = "$k=$v";
+    }
     if ($o['ext'] ?? true) {
         $cmd[] = '-d';
         $cmd[] = 'extension=' . so();
