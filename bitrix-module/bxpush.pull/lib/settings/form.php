@@ -8,8 +8,10 @@ namespace Bxpush\Pull\Settings;
 
 use Bitrix\Main\Config\Option;
 use Bitrix\Main\Error;
+use Bitrix\Main\Loader;
 use Bitrix\Main\Localization\Loc;
 use Bitrix\Main\Result;
+use Bxpush\Pull\ConfigSwitch;
 use Bxpush\Pull\PullOptions;
 
 Loc::loadMessages(__FILE__);
@@ -158,8 +160,10 @@ final class Form
             }
             PullOptions::saveWritten($written);
         }
-        if ($pullChanged !== [] && class_exists('CPullOptions')) {
-            \CPullOptions::SetConfigTimestamp();
+        if ($pullChanged !== [] && Loader::includeModule('pull') && class_exists('CPullOptions')) {
+            // always newer than what clients cached, even within the second of the last bump
+            class_exists(ConfigSwitch::class) ? ConfigSwitch::bumpTimestamp()
+                : \CPullOptions::SetConfigTimestamp(max(time(), (int)Option::get('pull', 'config_timestamp', '0') + 1));
             try {
                 \CPullOptions::SendConfigDie();
             } catch (\Throwable $e) {
