@@ -25,7 +25,7 @@ import { chromium } from '../../js/node_modules/playwright-core/index.mjs';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../../..');
 const BXPUSH = process.env.BXPUSH_BIN || path.join(REPO, 'target/release/bxpush');
-const EXT = process.env.BXPUSH_EXT || path.join(REPO, 'target/release/libbxpush.so');
+const EXT = process.env.BXPUSH_SO || process.env.BXPUSH_EXT || path.join(REPO, 'target/release/libbxpush.so');
 const PHP = process.env.PHP_BIN || 'php';
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
