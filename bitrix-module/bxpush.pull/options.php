@@ -76,7 +76,7 @@ $status = Status::collect();
 $jsMessages = [];
 foreach ([
     'BXPUSH_PULL_JS_YES', 'BXPUSH_PULL_JS_NO', 'BXPUSH_PULL_JS_UPDATED', 'BXPUSH_PULL_JS_REFRESH_FAILED',
-    'BXPUSH_PULL_JS_RUNTIME_UP', 'BXPUSH_PULL_JS_RUNTIME_DOWN', 'BXPUSH_PULL_JS_NO_EXTENSION',
+    'BXPUSH_PULL_JS_RUNTIME_UP', 'BXPUSH_PULL_JS_RUNTIME_DOWN',
     'BXPUSH_PULL_JS_CONNECTIONS', 'BXPUSH_PULL_JS_SPOOL', 'BXPUSH_PULL_JS_SPOOL_EMPTY',
     'BXPUSH_PULL_JS_SPOOL_WORKER', 'BXPUSH_PULL_JS_SPOOL_BAD', 'BXPUSH_PULL_JS_NO_PROBLEMS',
     'BXPUSH_PULL_JS_NO_ERRORS', 'BXPUSH_PULL_JS_CLIENT_NONE', 'BXPUSH_PULL_JS_CLIENT_ONLINE',
@@ -128,7 +128,7 @@ $row(
     Loc::getMessage('BXPUSH_PULL_OPT_RUNTIME_ADDRESS'),
     $status['extension']['loaded']
         ? '<code data-bxpush-field="server">' . $h($status['extension']['server']) . '</code>'
-        : '<span class="bxpush-bad">' . $h(Loc::getMessage('BXPUSH_PULL_JS_NO_EXTENSION')) . '</span>',
+        : '<span class="bxpush-bad">' . $h(Loc::getMessage('BXPUSH_PULL_OPT_NO_EXTENSION')) . '</span>',
     $h(Loc::getMessage('BXPUSH_PULL_OPT_RUNTIME_ADDRESS_HINT'))
 );
 $row(Loc::getMessage('BXPUSH_PULL_OPT_RUNTIME'), $stat('runtime'));

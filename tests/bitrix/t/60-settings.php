@@ -100,6 +100,8 @@ T::ok(($st['pull']['shim'] ?? null) === true && ($st['pull']['keyMatches'] ?? nu
 T::ok(!str_contains(json_encode($st), $KEY), 'status carries no key');
 $st = hit($root, 'settings.php', ['op' => 'status'], ['ext' => false]);
 T::ok(in_array('NO_EXTENSION', array_column($st['problems'] ?? [], 'code'), true), 'status without the extension: says to load it', T::show($st['problems'] ?? null));
+T::ok(($st['runtime']['via'] ?? '') === 'http' && ($st['runtime']['reachable'] ?? null) === true && is_int($st['runtime']['connections']['total'] ?? null),
+    'status without the extension: the figures come over HTTP from /server-stat/ next to the publish URL', T::show($st['runtime'] ?? null));
 
 // ---- error log ----------------------------------------------------------------------------
 $r = hit($root, 'settings.php', ['op' => 'errorlog', 'n' => 25], $ext);
@@ -161,6 +163,8 @@ $st = hit($root, 'settings.php', ['op' => 'status'], $ext);
 $down = array_values(array_filter($st['problems'] ?? [], fn ($p) => $p['code'] === 'RUNTIME_DOWN'));
 T::ok(($st['runtime']['reachable'] ?? null) === false && count($down) === 1 && str_contains($down[0]['message'], '--listen-php ' . $serve->sock),
     'runtime stopped: status says it does not answer and how to start it', T::show($st['problems'] ?? null));
+$st = hit($root, 'settings.php', ['op' => 'status'], ['ext' => false]);
+T::ok(in_array('RUNTIME_DOWN_HTTP', array_column($st['problems'] ?? [], 'code'), true), 'runtime stopped, no extension: says the publish address does not answer', T::show($st['problems'] ?? null));
 $r = $ajax('bxpush:pull.settings.sendTest', ['nonce' => 'n' . bin2hex(random_bytes(8))]);
 T::ok(($r['data']['delivered'] ?? null) === true, 'sendTest with the runtime down: handed over (to the spool)', T::show($r));
 $st = hit($root, 'settings.php', ['op' => 'status'], $ext);

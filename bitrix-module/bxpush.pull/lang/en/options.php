@@ -62,7 +62,7 @@ $MESS['BXPUSH_PULL_JS_UPDATED'] = 'Updated at #TIME#, every 5 s';
 $MESS['BXPUSH_PULL_JS_REFRESH_FAILED'] = 'Could not refresh the status: #ERROR#';
 $MESS['BXPUSH_PULL_JS_RUNTIME_UP'] = 'Answers: bxpush #VERSION#, pid #PID#, up #UPTIME# s';
 $MESS['BXPUSH_PULL_JS_RUNTIME_DOWN'] = 'Does not answer: #ERROR#';
-$MESS['BXPUSH_PULL_JS_NO_EXTENSION'] = 'The PHP extension bxpush is not loaded: add extension=bxpush to php.ini (make install does it) and restart PHP-FPM.';
+$MESS['BXPUSH_PULL_OPT_NO_EXTENSION'] = 'The PHP extension bxpush is not loaded: add extension=bxpush to php.ini (make install does it) and restart PHP-FPM.';
 $MESS['BXPUSH_PULL_JS_CONNECTIONS'] = 'WebSocket #WS#, long polling #LP#, SSE #SSE# (total #TOTAL#)';
 $MESS['BXPUSH_PULL_JS_SPOOL'] = '#FILES# file(s), #BYTES#, oldest #AGE# s, in #DIR#';
 $MESS['BXPUSH_PULL_JS_SPOOL_EMPTY'] = 'empty (#DIR#)';

@@ -62,7 +62,7 @@ $MESS['BXPUSH_PULL_JS_UPDATED'] = 'Обновлено в #TIME#, каждые 5 
 $MESS['BXPUSH_PULL_JS_REFRESH_FAILED'] = 'Не удалось обновить состояние: #ERROR#';
 $MESS['BXPUSH_PULL_JS_RUNTIME_UP'] = 'Отвечает: bxpush #VERSION#, pid #PID#, работает #UPTIME# с';
 $MESS['BXPUSH_PULL_JS_RUNTIME_DOWN'] = 'Не отвечает: #ERROR#';
-$MESS['BXPUSH_PULL_JS_NO_EXTENSION'] = 'Расширение PHP bxpush не загружено: добавьте extension=bxpush в php.ini (это делает make install) и перезапустите PHP-FPM.';
+$MESS['BXPUSH_PULL_OPT_NO_EXTENSION'] = 'Расширение PHP bxpush не загружено: добавьте extension=bxpush в php.ini (это делает make install) и перезапустите PHP-FPM.';
 $MESS['BXPUSH_PULL_JS_CONNECTIONS'] = 'WebSocket #WS#, long polling #LP#, SSE #SSE# (всего #TOTAL#)';
 $MESS['BXPUSH_PULL_JS_SPOOL'] = 'файлов: #FILES#, #BYTES#, самый старый #AGE# с, в #DIR#';
 $MESS['BXPUSH_PULL_JS_SPOOL_EMPTY'] = 'пусто (#DIR#)';

@@ -9,6 +9,8 @@ namespace Bxpush\Pull\Settings;
 
 use Bitrix\Main\Config\Option;
 use Bitrix\Main\Localization\Loc;
+use Bitrix\Main\Web\HttpClient;
+use Bxpush\Pull\Notices;
 
 Loc::loadMessages(__FILE__);
 
@@ -48,22 +50,40 @@ final class Status
         ];
     }
 
-    /** The owner's figures, or why they could not be read. */
+    /**
+     * The owner's figures, or why they could not be read: through the extension
+     * (BxPush\Server::stats() asks the owner at bxpush.server), or, without the extension
+     * (HTTP-only site), GET /server-stat/ next to the pull module's publish URL
+     * (bxpush serve's --listen-pub).
+     */
     public static function runtime(bool $extensionLoaded): array
     {
-        if (!$extensionLoaded) {
-            return ['reachable' => false, 'error' => (string)Loc::getMessage('BXPUSH_PULL_STATUS_NO_EXTENSION')];
-        }
-        try {
-            $s = \BxPush\Server::stats();
-        } catch (\Throwable $e) {
-            return ['reachable' => false, 'error' => ErrorLog::redact($e->getMessage())];
+        if ($extensionLoaded) {
+            $via = ['via' => 'extension', 'address' => (string)ini_get('bxpush.server')];
+            try {
+                $s = \BxPush\Server::stats();
+            } catch (\Throwable $e) {
+                return ['reachable' => false, 'error' => ErrorLog::redact($e->getMessage())] + $via;
+            }
+        } else {
+            $url = self::statUrl((string)Option::get('pull', 'path_to_publish', ''));
+            $via = ['via' => 'http', 'address' => $url];
+            if ($url === null) {
+                return ['reachable' => false, 'error' => (string)Loc::getMessage('BXPUSH_PULL_STATUS_NO_PUBLISH_URL')] + $via;
+            }
+            $http = new HttpClient(['socketTimeout' => 2, 'streamTimeout' => 2]);
+            $body = $http->get($url);
+            if ($body === false || $http->getStatus() !== 200) {
+                $err = $body === false ? implode('; ', $http->getError()) : 'HTTP ' . $http->getStatus();
+                return ['reachable' => false, 'error' => $url . ': ' . $err] + $via;
+            }
+            $s = json_decode((string)$body, true);
         }
         if (is_array($s) && array_is_list($s) && isset($s[0]) && is_array($s[0])) {
             $s = $s[0];
         }
         if (!is_array($s)) {
-            return ['reachable' => false, 'error' => (string)Loc::getMessage('BXPUSH_PULL_STATUS_BAD_STATS')];
+            return ['reachable' => false, 'error' => (string)Loc::getMessage('BXPUSH_PULL_STATUS_BAD_STATS')] + $via;
         }
         $b = is_array($s['bxpush'] ?? null) ? $s['bxpush'] : [];
         $daily = is_array($s['daily'] ?? null) ? $s['daily'] : [];
@@ -73,7 +93,7 @@ final class Status
         $lp = (int)($s['pollings'] ?? 0);
         $sse = (int)($b['sse'] ?? 0);
         $ingress = is_array($b['ingress'] ?? null) ? $b['ingress'] : [];
-        return [
+        return $via + [
             'reachable' => true,
             'error' => null,
             'version' => isset($b['version']) ? (string)$b['version'] : null,
@@ -174,6 +194,16 @@ final class Status
         ];
     }
 
+    /** `scheme://host:port/server-stat/` of a publish URL, null when it has no host. */
+    public static function statUrl(string $publish): ?string
+    {
+        $u = parse_url($publish);
+        if (!is_array($u) || empty($u['host']) || str_contains($publish, '#DOMAIN#')) {
+            return null;
+        }
+        return ($u['scheme'] ?? 'http') . '://' . $u['host'] . (isset($u['port']) ? ':' . $u['port'] : '') . '/server-stat/';
+    }
+
     /**
      * Whether sends of this hit go through the module's transport shim: the extension's
      * hand-off function exists and the `\Bitrix\Pull\ProtobufTransport` declared is not the
@@ -205,6 +235,9 @@ final class Status
         $ext = $st['extension'];
         if (!$ext['loaded']) {
             $add('BXPUSH_PULL_PROBLEM_NO_EXTENSION');
+            if (!$st['runtime']['reachable']) {
+                $add('BXPUSH_PULL_PROBLEM_RUNTIME_DOWN_HTTP', ['#ERROR#' => (string)$st['runtime']['error']]);
+            }
         } elseif (!$st['runtime']['reachable']) {
             $add('BXPUSH_PULL_PROBLEM_RUNTIME_DOWN', ['#SERVER#' => (string)$ext['server'], '#ERROR#' => (string)$st['runtime']['error']]);
         }
@@ -229,17 +262,11 @@ final class Status
         if ($st['spool']['bad'] > 0) {
             $add('BXPUSH_PULL_PROBLEM_SPOOL_BAD', ['#COUNT#' => $st['spool']['bad'], '#DIR#' => (string)$st['spool']['dir']]);
         }
-        // What the health agent found on its last run (its admin notices), unless the page
-        // already says the same from its own, fresher checks.
-        $seen = array_column($p, 'code');
-        $sameAs = [
-            'BXPUSH_PULL_RUNTIME' => 'RUNTIME_DOWN',
-            'BXPUSH_PULL_KEY' => 'KEY_MISMATCH',
-            'BXPUSH_PULL_EXTENSION' => 'NO_EXTENSION',
-            'BXPUSH_PULL_HTTP_ONLY' => 'NO_EXTENSION',
-        ];
+        // What the health agent found on its last run (its admin notices) and the page does
+        // not check itself: the runtime, the keys and the extension it has just checked.
+        $ownChecks = class_exists(Notices::class) ? [Notices::RUNTIME, Notices::KEY, Notices::EXTENSION, Notices::HTTP_ONLY] : [];
         foreach (self::notices() as $tag => $message) {
-            if (!in_array($sameAs[$tag] ?? '', $seen, true)) {
+            if (!in_array($tag, $ownChecks, true)) {
                 $p[] = ['code' => 'NOTICE:' . $tag, 'message' => $message];
             }
         }

@@ -1,5 +1,4 @@
 <?php
-$MESS['BXPUSH_PULL_STATUS_NO_EXTENSION'] = 'the PHP extension bxpush is not loaded in this PHP';
 $MESS['BXPUSH_PULL_STATUS_BAD_STATS'] = 'the runtime answered with something that is not a status object';
 $MESS['BXPUSH_PULL_STATUS_SPOOL_UNREADABLE'] = 'cannot read the spool directory #DIR#: give the web server user read access to it';
 $MESS['BXPUSH_PULL_PROBLEM_NO_EXTENSION'] = 'The PHP extension bxpush is not loaded: sends go over HTTP and are lost while the runtime is down. Run make install (or add extension=bxpush to php.ini) and restart PHP-FPM.';
@@ -11,3 +10,5 @@ $MESS['BXPUSH_PULL_PROBLEM_KEY_MISMATCH'] = 'The pull module\'s signature key di
 $MESS['BXPUSH_PULL_PROBLEM_ALGO_MISMATCH'] = 'The pull module signs with #ALGO#, the PHP extension with #EXT_ALGO#: make them equal on the "Signature key" tab or in php.ini.';
 $MESS['BXPUSH_PULL_PROBLEM_SPOOL_BACKLOG'] = '#FILES# spooled batch(es) wait in #DIR# although the runtime answers: they go out with the next send of any worker; if the number does not fall, check that bxpush serve and PHP-FPM use the same signature key.';
 $MESS['BXPUSH_PULL_PROBLEM_SPOOL_BAD'] = '#COUNT# damaged spool file(s) (*.bad) in #DIR# were set aside and will not be sent: look at them, then delete them.';
+$MESS['BXPUSH_PULL_STATUS_NO_PUBLISH_URL'] = 'the pull module\'s publish URL has no host, so /server-stat/ cannot be asked: set it on the "Listeners and transports" tab';
+$MESS['BXPUSH_PULL_PROBLEM_RUNTIME_DOWN_HTTP'] = 'The runtime does not answer at its publish address: start bxpush serve (systemctl start bxpush) with --listen-pub on that address, or fix "Publish (PHP)" on the "Listeners and transports" tab. (#ERROR#)';

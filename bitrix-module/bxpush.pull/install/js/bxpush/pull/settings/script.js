@@ -89,10 +89,7 @@
 			lastStatus = st;
 			var rt = st.runtime || {};
 			var runtimeEl = statEl('runtime');
-			if (!st.extension.loaded) {
-				setText(runtimeEl, msg('NO_EXTENSION'));
-				runtimeEl.setAttribute('data-state', 'down');
-			} else if (rt.reachable) {
+			if (rt.reachable) {
 				setText(runtimeEl, msg('RUNTIME_UP', {
 					VERSION: rt.version || '?',
 					PID: rt.pid || '?',
