@@ -113,7 +113,7 @@ const pageErrors = [];
 
 function serveArgs() {
   return ['serve', '--listen-sub', `127.0.0.1:${subPort}`, '--listen-pub', `127.0.0.1:${pubPort}`,
-    '--listen-php', sock, '--signature-key', key];
+    '--listen-php', sock, '--signature-key', key, '--data-dir', path.join(tmp, 'data')];
 }
 
 async function startServe() {
@@ -292,10 +292,11 @@ test('status figures appear and the test event round-trips to the page\'s pull c
 
 test('with bxpush serve stopped, the page says why the test event did not arrive', { timeout: 90000 }, async () => {
   await explain(async () => {
+    // The admin keeps the page of the previous test open while the runtime goes away.
     await serve.stop();
-    await page.goto(settingsUrl());
-    await page.waitForSelector('#bxpush-pull-settings[data-ready="1"]');
-    await page.waitForSelector('[data-bxpush-stat="runtime"][data-state="down"]');
+    await page.waitForSelector('[data-bxpush-stat="runtime"][data-state="down"]', { timeout: 15000 });
+    await page.waitForFunction(() => document.querySelector('#bxpush-client-status').getAttribute('data-state') !== 'online',
+      null, { timeout: 15000 });
     assert.match(await page.textContent('[data-bxpush-stat="runtime"]'), /^Does not answer: .+/);
 
     await page.click('#bxpush-send-test');
@@ -320,5 +321,19 @@ test('with bxpush serve stopped, the page says why the test event did not arrive
     assert.equal(await page.getAttribute('#bxpush-client-status', 'data-state') === 'online', false,
       'the page\'s client is not connected to a stopped runtime');
     await screenshot('settings-page-runtime-down');
+  });
+});
+
+test('once bxpush serve is back, the spooled test event reaches the page, shown as late', { timeout: 90000 }, async () => {
+  await explain(async () => {
+    assert.ok(await page.$('#bxpush-test-result[data-state="timeout"]'), 'the previous test left the page waiting for its event');
+    serve = await startServe();   // same addresses and data dir: the page's client reconnects by itself
+    await page.waitForSelector('[data-bxpush-stat="runtime"][data-state="up"]', { timeout: 15000 });
+    await page.waitForSelector('#bxpush-test-result[data-state="late"]', { timeout: 60000 });
+    const rtt = Number(await page.getAttribute('#bxpush-test-result', 'data-rtt'));
+    assert.ok(rtt >= TEST_TIMEOUT_S * 1000, `arrived after the ${TEST_TIMEOUT_S} s wait: ${rtt} ms`);
+    assert.equal(await page.textContent('#bxpush-test-result'), `Arrived late: round trip ${rtt} ms`);
+    await page.waitForSelector('#bxpush-client-status[data-state="online"]');
+    await screenshot('settings-page-late');
   });
 });

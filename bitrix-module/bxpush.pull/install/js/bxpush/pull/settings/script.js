@@ -325,17 +325,26 @@
 			}).join('');
 		}
 
+		// Test events that timed out: one may still come (kept in a spool while the runtime
+		// was down, delivered once it is back); nonce => its test.
+		var overdue = {};
+
 		function onTestEvent(params) {
-			if (!pending || params.nonce !== pending.nonce) {
+			var p = pending && params.nonce === pending.nonce ? pending : overdue[params.nonce];
+			if (!p) {
 				return;
 			}
-			var rtt = Math.round(performance.now() - pending.t0);
-			var late = pending.timedOut;
-			clearTimeout(pending.timer);
-			pending = null;
-			testBtn.disabled = !config.canWrite;
+			delete overdue[p.nonce];
+			var rtt = Math.round(performance.now() - p.t0);
+			clearTimeout(p.timer);
+			if (p === pending) {
+				pending = null;
+				testBtn.disabled = !config.canWrite;
+			} else if (pending) {
+				return; // a newer test is on show: leave it
+			}
 			testResult.setAttribute('data-rtt', String(rtt));
-			setResult(late ? 'late' : 'arrived', msg(late ? 'TEST_LATE' : 'TEST_ARRIVED', {RTT: rtt}));
+			setResult(p.timedOut ? 'late' : 'arrived', msg(p.timedOut ? 'TEST_LATE' : 'TEST_ARRIVED', {RTT: rtt}));
 		}
 
 		/** Why the event did not come, from what the page knows: freshest status first. */
@@ -363,6 +372,7 @@
 				return;
 			}
 			p.timedOut = true;
+			overdue[p.nonce] = p;
 			testBtn.disabled = !config.canWrite;
 			refreshStatus().then(null, function () {}).then(function () {
 				if (pending !== p) {
