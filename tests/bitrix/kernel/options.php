@@ -41,9 +41,17 @@ namespace Bitrix\Main\Config {
             return $v === null ? null : (string)$v;
         }
 
+        /** module => defaults (the kernel caches them too) */
+        private static array $defaults = [];
+
         public static function getDefaults($moduleId): array
         {
             $m = strtolower((string)$moduleId);
+            return self::$defaults[$m] ??= self::readDefaults($m);
+        }
+
+        private static function readDefaults(string $m): array
+        {
             $file = \Bitrix\Main\Loader::getLocal('modules/' . $m . '/default_option.php');
             if ($file === false) {
                 return [];
@@ -140,7 +148,14 @@ namespace Bitrix\Main\Config {
             return self::getInstance()->get($name);
         }
 
+        private static array $instances = [];
+
         public static function getInstance(?string $moduleId = null): self
+        {
+            return self::$instances[$moduleId ?? ''] ??= self::load($moduleId);
+        }
+
+        private static function load(?string $moduleId): self
         {
             $root = \Bitrix\Main\Application::getDocumentRoot();
             $file = null;
