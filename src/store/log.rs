@@ -17,8 +17,10 @@
 //!
 //! Each append is one `write_all` of fully encoded records, with no userspace buffer: what
 //! the kernel received survives a kill -9. A crash (or power loss without fsync) can
-//! leave a torn last record; reading stops at the first record that is truncated or fails
-//! its crc, and the file is cut there.
+//! leave a torn last record, which is cut off. Damage anywhere else costs only the records
+//! it hit: reading resumes at the next intact record ([`super::log_recovery`]), the log is
+//! rewritten without the damage and the damaged file is kept aside as
+//! `messages.log.damaged-<unix time>` for inspection.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -31,6 +33,7 @@ use crate::protocol::{ChannelId, ChannelKey, MessageId};
 
 use super::ids::sync_dir;
 use super::io_context;
+use super::log_recovery;
 
 pub const LOG_FILE: &str = "messages.log";
 pub const LOG_TMP_FILE: &str = "messages.log.tmp";
@@ -41,7 +44,7 @@ pub const MAGIC: &[u8; 8] = b"BXPLOG\x00\x01";
 pub const MAX_BODY: usize = 32 << 20;
 /// Largest payload accepted when reading (a full receiver chunk plus the largest body).
 pub const MAX_PAYLOAD: usize = MAX_BODY + (64 << 10) * 17 + 64;
-const FRAME_HEADER: usize = 8;
+pub(crate) const FRAME_HEADER: usize = 8;
 const KIND_MESSAGE: u8 = 1;
 const KIND_WATERMARKS: u8 = 2;
 const RECEIVERS_PER_RECORD: usize = u16::MAX as usize;
@@ -310,6 +313,7 @@ impl LogFile {
 
         let mut good = 0u64;
         let mut bad: Option<String> = None;
+        let mut last_mid: Option<MessageId> = None;
         if file_len < MAGIC.len() as u64 {
             // New, or torn while its header was written: start it afresh.
             let mut head = Vec::new();
@@ -360,7 +364,12 @@ impl LogFile {
                     break;
                 }
                 match decode(Bytes::from(payload)) {
-                    Ok(rec) => on_record(rec, FRAME_HEADER as u64 + len),
+                    Ok(rec) => {
+                        if let Record::Message(m) = &rec {
+                            last_mid = Some(m.mid);
+                        }
+                        on_record(rec, FRAME_HEADER as u64 + len)
+                    }
                     Err(e) => {
                         bad = Some(e.to_string());
                         break;
@@ -369,14 +378,34 @@ impl LogFile {
                 good += FRAME_HEADER as u64 + len;
             }
         }
-        if let Some(reason) = &bad {
-            tracing::warn!(
-                path = %path.display(),
-                offset = good,
-                dropped_bytes = file_len - good,
-                reason = %reason,
-                "message log has a torn or corrupt record; cutting it off there"
-            );
+        if let Some(reason) = bad.take() {
+            // Everything after the first bad record, read past the damage.
+            let mut rest = Vec::with_capacity((file_len - good) as usize);
+            (&file)
+                .seek(SeekFrom::Start(good))
+                .and_then(|_| (&file).read_to_end(&mut rest))
+                .map_err(|e| ctx("read", e))?;
+            let recovery = log_recovery::recover(&rest, good, reason, last_mid, &mut on_record);
+            for g in &recovery.gaps {
+                let at_most = log_recovery::at_most(g)
+                    .map(|n| format!("at most {n}"))
+                    .unwrap_or_else(|| "an unknown number of".into());
+                tracing::warn!(
+                    path = %path.display(),
+                    offset = g.bytes.start,
+                    dropped_bytes = g.bytes.end - g.bytes.start,
+                    reason = %g.reason,
+                    "message log: a damaged stretch was dropped: {at_most} {}",
+                    log_recovery::describe(g)
+                );
+            }
+            if recovery.recovered_any() {
+                good = Self::rewrite_without_damage(dir, &path, &file, good, &rest, &recovery)?;
+            } else {
+                // A torn or corrupt tail (what a crash leaves): cut it off.
+                file.set_len(good).map_err(|e| ctx("truncate", e))?;
+                file.sync_all().map_err(|e| ctx("fsync", e))?;
+            }
         }
         if good == 0 {
             (&file)
@@ -386,9 +415,6 @@ impl LogFile {
             good = MAGIC.len() as u64;
             file.sync_all().map_err(|e| ctx("fsync", e))?;
             sync_dir(dir)?;
-        } else if bad.is_some() {
-            file.set_len(good).map_err(|e| ctx("truncate", e))?;
-            file.sync_all().map_err(|e| ctx("fsync", e))?;
         }
         drop(file);
         let file = open_append(&path)?;
@@ -400,6 +426,51 @@ impl LogFile {
             fsync,
             broken: false,
         })
+    }
+
+    /// Replace the log by its intact records (the first `good` bytes, then the frames found
+    /// past the damage), keeping the damaged file aside under another name. Returns the new
+    /// length.
+    fn rewrite_without_damage(
+        dir: &Path,
+        path: &Path,
+        file: &File,
+        good: u64,
+        rest: &[u8],
+        recovery: &log_recovery::Recovery,
+    ) -> io::Result<u64> {
+        let tmp = dir.join(LOG_TMP_FILE);
+        let ctx = |e| io_context(e, format_args!("write {}", tmp.display()));
+        let mut w = BufWriter::with_capacity(256 << 10, File::create(&tmp).map_err(ctx)?);
+        let mut head = file;
+        head.seek(SeekFrom::Start(0)).map_err(ctx)?;
+        io::copy(&mut head.take(good), &mut w).map_err(ctx)?;
+        for f in &recovery.frames {
+            w.write_all(&rest[f.clone()]).map_err(ctx)?;
+        }
+        let f = w.into_inner().map_err(|e| ctx(e.into_error()))?;
+        f.sync_all().map_err(ctx)?;
+        let len = f.metadata().map_err(ctx)?.len();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let aside = dir.join(format!("{LOG_FILE}.damaged-{unix}"));
+        fs::hard_link(path, &aside)
+            .or_else(|_| fs::copy(path, &aside).map(|_| ()))
+            .map_err(|e| io_context(e, format_args!("keep {} aside", path.display())))?;
+        fs::rename(&tmp, path).map_err(|e| {
+            io_context(
+                e,
+                format_args!("rename {} to {}", tmp.display(), path.display()),
+            )
+        })?;
+        sync_dir(dir)?;
+        tracing::warn!(
+            kept_aside = %aside.display(),
+            recovered_records = recovery.frames.len(),
+            "message log: rewritten without the damage; the damaged file is kept for inspection"
+        );
+        Ok(len)
     }
 
     /// Append fully encoded records with one write. On failure the file is cut back to

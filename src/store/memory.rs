@@ -588,7 +588,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_record_stops_the_read_there() {
+    fn corrupt_record_costs_only_itself() {
         let dir = TempDir::new("mem-crc");
         let mut s = open(&dir, NOW);
         put(&mut s, &[ch(1)], "one", 3600);
@@ -610,9 +610,22 @@ mod tests {
         fs::write(log_path(&dir), &bytes).unwrap();
 
         let mut s = open(&dir, NOW);
-        assert_eq!(bodies(&s.since(&[ch(1)], mid(0), NOW)), vec!["one"]);
-        assert_eq!(fs::metadata(log_path(&dir)).unwrap().len(), first_end);
-        // Ids stay above the ones lost with the cut records (the startdate file says so).
+        assert_eq!(
+            bodies(&s.since(&[ch(1)], mid(0), NOW)),
+            vec!["one", "three"]
+        );
+        // The log now holds exactly the intact records; the damaged file was kept aside.
+        let third_len = bytes.len() as u64 - first_end - 8 - second_len as u64;
+        assert_eq!(
+            fs::metadata(log_path(&dir)).unwrap().len(),
+            first_end + third_len
+        );
+        assert!(fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("messages.log.damaged-")));
+        // Ids stay above every stored one.
         let id = put(&mut s, &[ch(1)], "four", 3600);
         assert!(id > MessageId::new(NOW as u32, 3));
     }

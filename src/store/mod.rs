@@ -5,6 +5,7 @@
 //! - [`ids`]: message id allocation, strictly increasing across restarts;
 //! - [`index`]: the in-memory history (per-channel bounded queues of shared messages);
 //! - [`log`]: the append-only file format of `messages.log`;
+//! - [`log_recovery`]: reading past damage in it;
 //! - [`memory`]: [`MemoryStore`], the engine gluing the three together.
 //!
 //! The trait exists so that a Redis engine (several nodes) can take the same place.
@@ -18,6 +19,7 @@ use crate::protocol::{ChannelKey, MessageId};
 pub mod ids;
 pub mod index;
 pub mod log;
+pub mod log_recovery;
 pub mod memory;
 
 pub use memory::MemoryStore;
