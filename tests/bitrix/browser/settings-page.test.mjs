@@ -222,6 +222,7 @@ test('saving the form: a wrong key is refused naming the fix; a valid save redir
     assert.ok(!flag.includes(key), 'the flag line is masked until "Show"');
     assert.match(flag, new RegExp(`^--signature-key ${key.slice(0, 4)}•+${key.slice(-4)}$`));
     assert.equal(await page.getAttribute('#bxpush_signature_key', 'type'), 'password');
+    await screenshot('settings-page-key');   // masked: the test key never reaches a file
     await page.click('#bxpush-key-reveal');
     assert.equal(await page.textContent('#bxpush-key-flag'), `--signature-key ${key}`);
     assert.equal(await page.textContent('#bxpush-key-ini'), `bxpush.signature_key = "${key}"`);
@@ -240,6 +241,7 @@ test('saving the form: a wrong key is refused naming the fix; a valid save redir
     // A valid save (the key the extension uses, a shorter wait for the test event) → redirect.
     await page.goto(settingsUrl());
     await page.click('.adm-detail-tab[data-tab="bxpush_connection"]');
+    await screenshot('settings-page-connection');
     await page.fill('#bxpush_test_timeout', String(TEST_TIMEOUT_S));
     await Promise.all([page.waitForNavigation(), page.click('input[name="Update"]')]);
     assert.match(page.url(), /[?&]saved=Y/, 'post/redirect/get after a save');
