@@ -54,6 +54,12 @@ else
   else
     printf '\n### send() in a php-fpm worker\n\nThe measurement failed (scripts/bench-php-fpm.sh).\n' >>"$OUT/php.md"
   fi
+  # One pull flush in a Bitrix site (stand-in kernel): bxpush.pull's shim vs the stock HTTP transport.
+  if shim_out=$(BXPUSH_BIN="$BIN" scripts/bench-bitrix-shim.sh 2>&1); then
+    printf '\n### pull flush in a Bitrix site (bxpush.pull)\n\n`scripts/bench-bitrix-shim.sh`:\n\n```\n%s\n```\n' "$shim_out" >>"$OUT/php.md"
+  else
+    printf '\n### pull flush in a Bitrix site (bxpush.pull)\n\nThe measurement failed (scripts/bench-bitrix-shim.sh).\n' >>"$OUT/php.md"
+  fi
 fi
 
 # What the figures mean and where the gaps come from (kept by hand, appended last).
