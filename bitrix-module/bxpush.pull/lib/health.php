@@ -34,6 +34,10 @@ final class Health
         if ($drift) {
             $p[Notices::OPTIONS] = Loc::getMessage('BXPUSH_PULL_HEALTH_OPTIONS', ['#NAMES#' => implode(', ', $drift)]);
         }
+        $overrides = PullOptions::siteOverrides(array_keys(PullOptions::written()));
+        if ($overrides) {
+            $p[Notices::SITE_OPTIONS] = Loc::getMessage('BXPUSH_PULL_HEALTH_SITE_OPTIONS', ['#LIST#' => implode(', ', $overrides)]);
+        }
         if (Extension::loaded() && !in_array('signature_key', $drift, true)
             && !hash_equals((string)Option::get('pull', 'signature_key', ''), Extension::signatureKey())) {
             $p[Notices::KEY] = Loc::getMessage('BXPUSH_PULL_HEALTH_KEY');

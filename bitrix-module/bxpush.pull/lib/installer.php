@@ -68,6 +68,10 @@ final class Installer
             }
         }
 
+        $overrides = PullOptions::siteOverrides(array_keys($target));
+        if ($overrides) {
+            $notes[] = Loc::getMessage('BXPUSH_PULL_INSTALL_SITE_OVERRIDES', ['#LIST#' => implode(', ', $overrides)]);
+        }
         Handlers::register();
         Agent::register();
         TransportCheck::reset();

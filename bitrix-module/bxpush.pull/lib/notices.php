@@ -12,8 +12,9 @@ final class Notices
     public const TRANSPORT = 'BXPUSH_PULL_TRANSPORT';
     public const HTTP_ONLY = 'BXPUSH_PULL_HTTP_ONLY';
     public const EXTENSION = 'BXPUSH_PULL_EXTENSION';
+    public const SITE_OPTIONS = 'BXPUSH_PULL_SITE_OPTIONS';
 
-    public const ALL = [self::RUNTIME, self::OPTIONS, self::KEY, self::TRANSPORT, self::HTTP_ONLY, self::EXTENSION];
+    public const ALL = [self::RUNTIME, self::OPTIONS, self::KEY, self::TRANSPORT, self::HTTP_ONLY, self::EXTENSION, self::SITE_OPTIONS];
 
     public static function set(string $tag, string $message): void
     {

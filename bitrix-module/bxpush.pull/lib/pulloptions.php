@@ -112,6 +112,24 @@ final class PullOptions
         return is_array($v) ? $v : [];
     }
 
+    /**
+     * Per-site rows (b_option_site) of these pull options: on that site they win over what
+     * install wrote (notes §3.1, §6.3.8). Returns ["s2: path_to_publish", …].
+     */
+    public static function siteOverrides(array $names): array
+    {
+        $out = [];
+        $sites = \Bitrix\Main\SiteTable::getList(['select' => ['LID']]);
+        while ($site = $sites->fetch()) {
+            foreach ($names as $name) {
+                if (!in_array($name, self::NOT_COMPARED, true) && Option::getRealValue('pull', $name, $site['LID']) !== null) {
+                    $out[] = $site['LID'] . ': ' . $name;
+                }
+            }
+        }
+        return $out;
+    }
+
     /** Names of the written options whose value is no longer what install wrote. */
     public static function drift(): array
     {

@@ -43,7 +43,7 @@ defined('SITE_CHARSET') || define('SITE_CHARSET', 'UTF-8');
 defined('BX_UTF') || define('BX_UTF', true);
 
 (function () {
-    $own = ['db', 'result', 'options', 'modules', 'events', 'agents', 'notify', 'loc', 'main', 'application', 'http'];
+    $own = ['db', 'result', 'options', 'modules', 'events', 'agents', 'notify', 'loc', 'main', 'application', 'http', 'sites'];
     foreach ($own as $f) {
         require_once __DIR__ . "/$f.php";
     }

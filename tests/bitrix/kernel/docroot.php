@@ -11,6 +11,7 @@
 // $opts: 'server_name' (main option, default 'localhost'), 'pull_options' (name => value
 // rows written into b_option for module pull), 'channel_seed' (channel ids are
 // md5("<seed>|<type>|<user>"); 'realpull|vectors' gives the ids of pull-transport-vectors.json),
+// 'sites' (site ids of b_lang, default just s1), 'pull_site_options' (site => [name => value] rows of b_option_site),
 // 'pull' (false: no pull module).
 
 function bx_standin_docroot(string $dir, array $opts = []): string
@@ -35,6 +36,14 @@ function bx_standin_docroot(string $dir, array $opts = []): string
     ];
     foreach ($opts['pull_options'] ?? [] as $k => $v) {
         $db['b_option']['pull'][strtolower($k)] = (string)$v;
+    }
+    foreach ($opts['sites'] ?? [] as $lid) {
+        $db['b_lang'][] = ['LID' => $lid, 'DEF' => $lid === 's1' ? 'Y' : 'N', 'ACTIVE' => 'Y', 'NAME' => $lid, 'SERVER_NAME' => ''];
+    }
+    foreach ($opts['pull_site_options'] ?? [] as $lid => $rows) {
+        foreach ($rows as $k => $v) {
+            $db['b_option_site']['pull'][$lid][strtolower($k)] = (string)$v;
+        }
     }
     @mkdir($dir . '/bitrix/.standin', 0777, true);
     file_put_contents($dir . '/bitrix/.standin/db.json', json_encode($db, JSON_UNESCAPED_SLASHES | JSON_PRETTY_PRINT));

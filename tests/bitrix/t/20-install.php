@@ -151,6 +151,13 @@ ksort($after);
 T::eq($wantAfter, $after, 'HTTP-only uninstall restored the pull options exactly');
 T::ok(!array_filter($db['b_admin_notify'] ?? [], fn($n) => $n['MODULE_ID'] === 'bxpush.pull'), 'HTTP-only uninstall removed its notice');
 
+// a second site with its own pull rows (b_option_site): install and the agent say so
+$root3 = site("$dir/site-s2", ['sites' => ['s1', 's2'], 'pull_site_options' => ['s2' => ['path_to_publish' => 'http://10.0.0.2:8895/bitrix/pub/']]]);
+$r = hit($root3, 'module.php', ['action' => 'install', 'request' => $form + ['step' => 2]], $ext);
+T::ok($r['installed_after'] === true && str_contains(html_entity_decode($r['output']), 's2: path_to_publish'), 'a site-specific pull option: install goes on and says which site overrides which option', $r['output'] ?? T::show($r));
+$r = hit($root3, 'agent.php', [], $ext);
+T::ok(str_contains($r['notices']['BXPUSH_PULL_SITE_OPTIONS'] ?? '', 's2: path_to_publish'), 'and the agent keeps a notice about it', T::show($r['notices']));
+
 // no pull module on the site
 $root2 = site("$dir/site-nopull", ['pull' => false]);
 $r = hit($root2, 'module.php', ['action' => 'install', 'request' => $form + ['step' => 2]], $ext);

@@ -6,3 +6,4 @@ $MESS['BXPUSH_PULL_INSTALL_HTTP_ONLY'] = 'HTTP-only mode: the bxpush PHP extensi
 $MESS['BXPUSH_PULL_INSTALL_OLD_EXTENSION'] = 'The loaded bxpush PHP extension is too old for the transport shim (no BxPush\\send_pull_messages): events go over HTTP until it is updated.';
 $MESS['BXPUSH_PULL_UNINSTALL_RESTORED_UNREACHABLE'] = 'The restored push server (#URL#) does not answer (#ERROR#): open pages switch to it when reloaded.';
 $MESS['BXPUSH_PULL_UNINSTALL_NO_SNAPSHOT'] = 'No saved Push and Pull options were found, so they were left as they are: check them in Settings > Push and Pull.';
+$MESS['BXPUSH_PULL_INSTALL_SITE_OVERRIDES'] = 'Some sites have their own values of Push and Pull options, which win over what was just written on those sites (#LIST#): remove them so those sites use bxpush too.';

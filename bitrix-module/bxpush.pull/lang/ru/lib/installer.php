@@ -6,3 +6,4 @@ $MESS['BXPUSH_PULL_INSTALL_HTTP_ONLY'] = 'Режим «только HTTP»: PHP-
 $MESS['BXPUSH_PULL_INSTALL_OLD_EXTENSION'] = 'Загруженное PHP-расширение bxpush слишком старое для подмены транспорта (нет BxPush\\send_pull_messages): события идут по HTTP, пока его не обновят.';
 $MESS['BXPUSH_PULL_UNINSTALL_RESTORED_UNREACHABLE'] = 'Восстановленный сервер (#URL#) не отвечает (#ERROR#): открытые страницы перейдут на него после перезагрузки.';
 $MESS['BXPUSH_PULL_UNINSTALL_NO_SNAPSHOT'] = 'Сохранённые параметры Push and Pull не найдены, поэтому они оставлены как есть: проверьте их в Настройки > Push and Pull.';
+$MESS['BXPUSH_PULL_INSTALL_SITE_OVERRIDES'] = 'У некоторых сайтов есть собственные значения параметров Push and Pull, и на этих сайтах они важнее только что записанных (#LIST#): удалите их, чтобы и эти сайты работали с bxpush.';
