@@ -101,7 +101,9 @@ $jsConfig = [
     'status' => $status,
     'messages' => $jsMessages,
 ];
-$key = $values['signature_key'];
+// Only those who may change the key get it (in the password field and, masked, in the lines below).
+$key = $RIGHT >= 'W' ? $values['signature_key'] : '';
+$maskedKey = $RIGHT >= 'W' ? Form::mask($key) : str_repeat('•', 12);
 $ro = $RIGHT < 'W' ? ' disabled' : '';
 $h = static fn ($s) => htmlspecialcharsbx((string)$s);
 $row = static function (string $label, string $valueHtml, string $hintHtml = '') {
@@ -198,7 +200,7 @@ $row(
     '<label for="bxpush_signature_key">' . $h(Form::label('signature_key')) . '</label>',
     '<input type="password" size="60" name="signature_key" id="bxpush_signature_key" value="' . $h($key) . '"'
     . ' spellcheck="false" autocomplete="new-password"' . $ro . '>'
-    . ' <input type="button" id="bxpush-key-reveal" value="' . $h(Loc::getMessage('BXPUSH_PULL_JS_KEY_SHOW')) . '">'
+    . ' <input type="button" id="bxpush-key-reveal" value="' . $h(Loc::getMessage('BXPUSH_PULL_JS_KEY_SHOW')) . '"' . $ro . '>'
     . ' <input type="button" id="bxpush-key-generate" value="' . $h(Loc::getMessage('BXPUSH_PULL_OPT_KEY_GENERATE')) . '"' . $ro . '>'
     . ' <span id="bxpush-key-note" class="bxpush-note"></span>',
     $h(Loc::getMessage('BXPUSH_PULL_OPT_KEY_HINT', ['#MIN#' => Form::MIN_KEY_LENGTH]))
@@ -210,9 +212,9 @@ foreach (Form::ALGOS as $algo) {
 $row('<label for="bxpush_signature_algo">' . $h(Form::label('signature_algo')) . '</label>',
     '<select name="signature_algo" id="bxpush_signature_algo"' . $ro . '>' . $algoOptions . '</select>');
 $row(Loc::getMessage('BXPUSH_PULL_OPT_KEY_FLAG'),
-    '<code id="bxpush-key-flag" data-prefix="' . $h(Form::serveFlag('')) . '">' . $h(Form::serveFlag(Form::mask($key))) . '</code>');
+    '<code id="bxpush-key-flag" data-prefix="' . $h(Form::serveFlag('')) . '">' . $h(Form::serveFlag($maskedKey)) . '</code>');
 $row(Loc::getMessage('BXPUSH_PULL_OPT_KEY_INI'),
-    '<code id="bxpush-key-ini" data-prefix="bxpush.signature_key = &quot;" data-suffix="&quot;">' . $h(Form::iniLine(Form::mask($key))) . '</code>',
+    '<code id="bxpush-key-ini" data-prefix="bxpush.signature_key = &quot;" data-suffix="&quot;">' . $h(Form::iniLine($maskedKey)) . '</code>',
     $h(Loc::getMessage('BXPUSH_PULL_OPT_KEY_APPLY')));
 
 // ---- Buttons ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //   validate / save  Settings\Form on 'values' (a submitted form)  → ok, errors [{code, message}], db facts
 //   status           Settings\Status::collect()
 //   errorlog         'n' failures added to Settings\ErrorLog       → all entries
+//   option           Option::set('module', 'name', 'value')
 //   page             options.php as the kernel's settings.php runs it ('request' = the POST)
 //                    → redirect (LocalRedirect URL or null), html
 //   ajax             /bitrix/services/main/ajax.php: 'action', 'method' (default POST), the
@@ -35,6 +36,11 @@ switch ($HIT['op']) {
             'drift' => PullOptions::drift(),
             'config_timestamp' => Option::get('pull', 'config_timestamp', ''),
         ]);
+        break;
+
+    case 'option':
+        Option::set($HIT['module'], $HIT['name'], $HIT['value']);
+        hit_result(['ok' => true]);
         break;
 
     case 'status':

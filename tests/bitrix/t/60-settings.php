@@ -128,6 +128,15 @@ $r = hit($root, 'settings.php', ['op' => 'page', 'admin' => true, 'request' => [
 T::ok($r['redirect'] === null && str_contains($r['html'], 'not saved') && str_contains($r['html'], 'differs from bxpush.signature_key'), 'a refused save shows why');
 $r = hit($root, 'settings.php', ['op' => 'page', 'admin' => true], $ext + ['user' => 2, 'env' => ['BX_STANDIN_USER_ADMIN' => '0']]);
 T::ok(str_contains($r['html'], 'Access denied') && !str_contains($r['html'], 'name="signature_key"'), 'a user without the module right sees no settings');
+hit($root, 'settings.php', ['op' => 'option', 'module' => 'bxpush.pull', 'name' => 'GROUP_DEFAULT_RIGHT', 'value' => 'R'], $ext);
+$r = hit($root, 'settings.php', ['op' => 'page', 'admin' => true], $ext + ['user' => 2, 'env' => ['BX_STANDIN_USER_ADMIN' => '0']]);
+T::ok(str_contains($r['html'], 'id="bxpush-send-test"') && str_contains($r['html'], 'name="signature_key" id="bxpush_signature_key" value=""')
+    && !str_contains($r['html'], substr($KEY, 0, 12)) && !str_contains($r['html'], '--signature-key ' . substr($KEY, 0, 4)),
+    'a user with right R sees the status but not the key', substr($r['html'], strpos($r['html'], 'signature_key') ?: 0, 300));
+$r = hit($root, 'settings.php', ['op' => 'page', 'admin' => true, 'request' => ['Update' => 'Save', 'test_timeout' => '11']], $ext + ['user' => 2, 'env' => ['BX_STANDIN_USER_ADMIN' => '0']]);
+T::ok($r['redirect'] === null && str_contains($r['html'], 'needs the module right') && (db($root)['b_option']['bxpush.pull']['test_timeout'] ?? '') === '9',
+    'a user with right R cannot save');
+hit($root, 'settings.php', ['op' => 'option', 'module' => 'bxpush.pull', 'name' => 'GROUP_DEFAULT_RIGHT', 'value' => 'D'], $ext);
 
 // ---- AJAX actions -------------------------------------------------------------------------
 $ajax = fn (string $action, array $request = [], array $a = [], array $o = []) => hit($root, 'settings.php', ['op' => 'ajax', 'action' => $action, 'request' => $request] + $a, $ext + $o);

@@ -472,7 +472,7 @@
 			renderKeyLines();
 		}
 
-		if (keyInput && flagEl && iniEl) {
+		if (keyInput && flagEl && iniEl && config.canWrite) {
 			keyInput.addEventListener('input', renderKeyLines);
 			revealBtn.addEventListener('click', function () {
 				revealed = !revealed;
