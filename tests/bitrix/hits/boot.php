@@ -5,6 +5,10 @@
 // sessid unless 'sessid' => false), 'admin' defines ADMIN_SECTION. hit_result() prints the
 // line the test reads.
 
+if (defined('BX_HIT_BOOTED')) {
+    return;   // a hit script that includes another one
+}
+define('BX_HIT_BOOTED', true);
 $_SERVER['DOCUMENT_ROOT'] = getenv('BX_DOCUMENT_ROOT');
 $_SERVER['SERVER_NAME'] = $_SERVER['HTTP_HOST'] = 'vectors.test';
 $_SERVER['REQUEST_URI'] = '/bitrix/admin/partner_modules.php';
@@ -19,13 +23,15 @@ if (isset($HIT['request'])) {
     $_SERVER['REQUEST_METHOD'] = 'POST';
 }
 
-function hit_result(array $r): void
-{
-    echo "\nHIT-RESULT: " . json_encode($r, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PARTIAL_OUTPUT_ON_ERROR | JSON_INVALID_UTF8_SUBSTITUTE) . "\n";
-}
+if (!function_exists('hit_result')) {   // declared once even when one hit script includes another
+    function hit_result(array $r): void
+    {
+        echo "\nHIT-RESULT: " . json_encode($r, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PARTIAL_OUTPUT_ON_ERROR | JSON_INVALID_UTF8_SUBSTITUTE) . "\n";
+    }
 
-/** Whether this hit runs with bxpush.pull's transport (declared on OnPageStart). */
-function hit_shim_active(): bool
-{
-    return class_exists('Bitrix\\Pull\\ProtobufTransport', false) && defined('Bitrix\\Pull\\ProtobufTransport::BXPUSH_SHIM');
+    /** Whether this hit runs with bxpush.pull's transport (declared on OnPageStart). */
+    function hit_shim_active(): bool
+    {
+        return class_exists('Bitrix\\Pull\\ProtobufTransport', false) && defined('Bitrix\\Pull\\ProtobufTransport::BXPUSH_SHIM');
+    }
 }

@@ -94,18 +94,17 @@ class Event
         $extra['server_name'] = (string)Option::get('main', 'server_name', '');
         $extra['revision_web'] = 19;
         $extra['revision_mobile'] = 3;
-        $event = [
-            'module_id' => strtolower((string)$p['module_id']),
-            'command' => $p['command'],
-            'params' => is_array($p['params'] ?? null) ? $p['params'] : [],
-            'expiry' => isset($p['expiry']) ? (int)$p['expiry'] : 86400,
-            'extra' => $extra,
-        ];
+        // the caller's keys keep their order; expiry and extra are set in place or appended
+        $event = [];
         foreach ($p as $k => $v) {
-            if (!array_key_exists($k, $event) && !in_array($k, ['channel_type', 'push', 'pushParamsCallback', 'hasCallback', 'user_params', 'dictionary'], true)) {
+            if (!in_array($k, ['channel_type', 'push', 'pushParamsCallback', 'hasCallback', 'user_params', 'dictionary'], true)) {
                 $event[$k] = $v;
             }
         }
+        $event['module_id'] = strtolower((string)$p['module_id']);
+        $event['params'] = is_array($p['params'] ?? null) ? $p['params'] : [];
+        $event['expiry'] = isset($p['expiry']) ? (int)$p['expiry'] : 86400;
+        $event['extra'] = $extra;
         return $event;
     }
 
