@@ -39,6 +39,12 @@ foreach ($HIT['send'] ?? [] as $call) {
         Option::delete('pull', ['name' => $k]);
     }
 }
+if (!empty($HIT['big'])) {
+    // one entry over bxpush's 1 MiB payload limit between two normal ones
+    $entry = fn(string $cmd, string $text) => ['event' => ['module_id' => 'im', 'command' => $cmd, 'params' => ['t' => $text], 'extra' => [], 'expiry' => 60], 'channels' => ['2cd7d5c0d50fe7e43a50b71efed980cb']];
+    $r = \Bitrix\Pull\ProtobufTransport::sendMessages(['first' => $entry('before', 'a'), 'huge' => $entry('huge', str_repeat('x', 1100000)), 'last' => $entry('after', 'b')]);
+    $out['big'] = ['isSuccess' => $r->isSuccess(), 'errors' => array_map(fn($e) => ['code' => $e->getCode(), 'message' => $e->getMessage()], $r->getErrors())];
+}
 foreach ($HIT['online'] ?? [] as $channels) {
     $out['online'][] = \Bitrix\Pull\ProtobufTransport::getOnlineChannels($channels);
 }

@@ -69,6 +69,7 @@ T::ok($r['installed_after'] === false && str_contains((string)$r['exception'], '
 // install
 $r = hit($root, 'module.php', ['action' => 'install', 'request' => $form + ['step' => 2]], $ext);
 T::ok(($r['page'] ?? '') === 'step2.php' && $r['installed_after'] === true, 'install with the extension: done, module registered', T::show($r));
+T::ok(is_file("$root/bitrix/js/bxpush/pull/settings/script.js"), 'install copied install/js to /bitrix/js (the settings page script)');
 T::ok(str_contains($r['output'], 'http://127.0.0.1:9/bitrix/pub/'), 'the result page says the old server could not be told to reload its pages');
 $db = db($root);
 $pull = $db['b_option']['pull'];
@@ -128,6 +129,7 @@ T::ok(!array_filter($db['b_module_to_module'] ?? [], fn($r) => $r['TO_MODULE_ID'
 T::ok(!array_filter($db['b_agent'] ?? [], fn($a) => $a['MODULE_ID'] === 'bxpush.pull'), 'uninstall removed the agent');
 T::ok(!array_filter($db['b_admin_notify'] ?? [], fn($n) => $n['MODULE_ID'] === 'bxpush.pull'), 'uninstall removed the notices');
 T::ok(empty($db['b_option']['bxpush.pull']), 'uninstall removed the module\'s own options');
+T::ok(!is_dir("$root/bitrix/js/bxpush"), 'uninstall removed its /bitrix/js files');
 $got = array_map(fn($e) => $e['json']['text']['command'] ?? null, history($serve, $shared));
 T::eq(['config_expire', 'config_expire'], $got, 'uninstall told pages on bxpush to reload their config');
 

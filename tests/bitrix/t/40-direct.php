@@ -62,6 +62,13 @@ T::eq($ok("http://{$serve->sub}/bitrix/no-such-path/"), $d2['result'], 'direct-2
 T::eq(true, $r['flush']['complete'] ?? null, 'the extension handed everything to the owner', T::show($r['flush'] ?? null));
 T::eq([$bodyA, '{"module_id":"im","command":"min","params":[],"extra":[]}'], $texts($p1), 'private:1 got direct-1 and direct-7 (params/extra null → []), nothing from the skipped or failed calls');
 
+// an entry over bxpush's payload limit: an error in the result (pull warns), the others go
+$r = hit($root, 'direct.php', ['vectors' => $vf, 'big' => true], $ext);
+T::ok(($r['big']['isSuccess'] ?? null) === false && count($r['big']['errors']) === 1 && $r['big']['errors'][0]['code'] === 'BXPUSH'
+    && str_contains($r['big']['errors'][0]['message'], 'huge') && str_contains($r['big']['errors'][0]['message'], '1 MiB'), 'a message over the 1 MiB limit: one error naming it (never lost silently)', T::show($r['big'] ?? $r));
+$cmds = array_map(fn($t) => json_decode($t, true)['command'] ?? null, array_slice($texts($p1), -2));
+T::eq(['before', 'after'], $cmds, 'the other messages of that flush are delivered');
+
 // serverUrl pointing at bxpush: the stock batches over HTTP reach it too
 $r = hit($root, 'direct.php', ['vectors' => $vf, 'send' => [['vector' => 'direct-8', 'options' => ['serverUrl' => $serve->publishUrl()], 'limits' => ['limit_max_channels_per_request' => '1']]]], $ext);
 T::eq($ok($serve->publishUrl()), $r['send'][0]['result'], 'serverUrl = bxpush publish URL: success over HTTP');

@@ -30,7 +30,12 @@ final class Sender
             if (isset($options['serverUrl'])) {
                 self::post($remote, \BxPush\encode_pull_batches($messages, self::limits()), $result);
             } else {
-                \BxPush\send_pull_messages($messages);
+                $sent = \BxPush\send_pull_messages($messages);
+                // an entry bxpush cannot take (a body over its payload limit) is an error of
+                // the result, so the pull module warns instead of losing it silently
+                foreach ($sent['refused'] ?? [] as $key => $reason) {
+                    $result->addError(new Error('bxpush refused a message (' . self::shortKey((string)$key) . '): ' . $reason, self::ERROR_CODE));
+                }
             }
         } catch (\BxPush\Exception $e) {
             match ($e->getCode()) {
@@ -60,6 +65,12 @@ final class Sender
             }
         }
         return $online;
+    }
+
+    /** The queue's keys are long serialized strings: enough of one to recognise the message. */
+    private static function shortKey(string $key): string
+    {
+        return strlen($key) > 80 ? substr($key, 0, 77) . '...' : $key;
     }
 
     /** The pull options that shape the stock batches. */
