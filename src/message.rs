@@ -4,6 +4,8 @@
 //! message and the bytes are shared by every subscriber: fan-out never serialises per
 //! connection. The envelope's cosmetic `tag`/`time` are fixed at publish time for that.
 
+use std::collections::HashSet;
+use std::ops::Deref;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -19,12 +21,67 @@ pub enum Sender {
     Client(ChannelId),
 }
 
+/// The channels one message is addressed to: each once, in the order first given.
+///
+/// Building one is the only place duplicates are removed: whoever holds a `Receivers`
+/// (the hub's fan-out, the history index, the log writer) may rely on the ids being
+/// distinct. Lists of a few ids (HTTP publishes) are checked by scanning; long ones
+/// (a PHP message merged for thousands of users) through a set, so the cost stays linear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receivers(Vec<ChannelKey>);
+
+/// Up to this many ids, scanning the kept prefix is cheaper than hashing.
+const SCAN_UP_TO: usize = 16;
+
+impl Receivers {
+    /// `keys` without repeats, first occurrence kept (`a/b/a` → `a/b`).
+    pub fn new(mut keys: Vec<ChannelKey>) -> Self {
+        if keys.len() <= SCAN_UP_TO {
+            let mut kept = 0;
+            for i in 0..keys.len() {
+                if !keys[..kept].contains(&keys[i]) {
+                    keys.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            keys.truncate(kept);
+        } else {
+            let mut seen = HashSet::with_capacity(keys.len());
+            keys.retain(|k| seen.insert(*k));
+        }
+        Receivers(keys)
+    }
+}
+
+impl From<Vec<ChannelKey>> for Receivers {
+    fn from(keys: Vec<ChannelKey>) -> Self {
+        Receivers::new(keys)
+    }
+}
+
+impl<'a> IntoIterator for &'a Receivers {
+    type Item = &'a ChannelKey;
+    type IntoIter = std::slice::Iter<'a, ChannelKey>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl Deref for Receivers {
+    type Target = [ChannelKey];
+
+    fn deref(&self) -> &[ChannelKey] {
+        &self.0
+    }
+}
+
 /// One message, immutable once published.
 #[derive(Debug)]
 pub struct Message {
     pub mid: MessageId,
-    /// Every channel it was addressed to (private and public namespaces).
-    pub receivers: Vec<ChannelKey>,
+    /// Every channel it was addressed to (private and public namespaces), each once.
+    pub receivers: Receivers,
     /// The body exactly as published (normally JSON; never parsed by the server).
     pub body: Bytes,
     /// Seconds it is kept in history; 0 = delivered live only.
@@ -41,7 +98,7 @@ pub struct Message {
 impl Message {
     pub fn new(
         mid: MessageId,
-        receivers: Vec<ChannelKey>,
+        receivers: impl Into<Receivers>,
         body: Bytes,
         expiry: u32,
         published_ms: u64,
@@ -49,7 +106,7 @@ impl Message {
     ) -> Self {
         Self {
             mid,
-            receivers,
+            receivers: receivers.into(),
             body,
             expiry,
             created: (published_ms / 1000) as u32,
@@ -104,5 +161,40 @@ impl Message {
                 &sender,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ChannelId;
+
+    fn key(n: u8) -> ChannelKey {
+        ChannelKey::private(ChannelId([n; 16]))
+    }
+
+    #[test]
+    fn receivers_drop_repeats_keeping_first_order() {
+        let (a, b, c) = (key(1), key(2), key(3));
+        // `a/b/a`: the repeat is not a neighbour (Vec::dedup would keep it).
+        assert_eq!(&*Receivers::new(vec![a, b, a]), &[a, b]);
+        assert_eq!(&*Receivers::new(vec![b, a, b, c, a, c]), &[b, a, c]);
+        assert_eq!(&*Receivers::new(vec![a, a, a]), &[a]);
+        assert!(Receivers::new(Vec::new()).is_empty());
+        // The same id in the public namespace is another channel.
+        let p = ChannelKey::public(ChannelId([1; 16]));
+        assert_eq!(&*Receivers::new(vec![a, p, a]), &[a, p]);
+    }
+
+    #[test]
+    fn long_receiver_lists_are_deduplicated_in_order_too() {
+        let ids: Vec<ChannelKey> = (0..200u8).map(key).collect();
+        let mut given = ids.clone();
+        given.extend(ids.iter().rev().copied());
+        given.insert(3, ids[150]);
+        let mut want = ids[..3].to_vec();
+        want.push(ids[150]);
+        want.extend(ids[3..].iter().filter(|k| **k != ids[150]));
+        assert_eq!(&*Receivers::new(given), &want[..]);
     }
 }

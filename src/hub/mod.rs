@@ -1,11 +1,13 @@
 //! Channels → subscribers: fan-out, resume from history, presence and per-channel limits.
 //! The hub knows no sockets: transports hand it channel keys and read [`Subscriber`]s.
+//! Every message enters through one gate, [`Hub::publish`] ([`publish`]).
 //!
 //! One lock orders everything: id allocation, the history append and the fan-out of a
 //! message happen under it, and so do registration and the history read of a new
 //! subscriber. So a subscriber sees every message exactly once and in id order, whether
 //! it arrives by replay or live (no gap and no duplicate between the two).
 
+pub mod publish;
 pub mod stats;
 pub mod subscriber;
 pub mod watch;
@@ -16,13 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::message::{Message, Sender};
+use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 use crate::store::Store;
 
+pub use publish::{Publish, PublishError};
 pub use stats::Counters;
 pub use subscriber::{CloseReason, Subscriber};
 pub use watch::Watches;
@@ -117,45 +119,6 @@ impl Hub {
 
     pub fn options(&self) -> &HubOptions {
         &self.opts
-    }
-
-    /// Publish one message to `receivers`: allocate its id, keep it in history when
-    /// `expiry` > 0 (capped at `max_ttl`), queue it for every subscriber.
-    /// An error means the history write failed; the message was not published.
-    pub fn publish(
-        &self,
-        receivers: Vec<ChannelKey>,
-        body: Bytes,
-        expiry: u32,
-        sender: Sender,
-    ) -> io::Result<Arc<Message>> {
-        let expiry = expiry.min(self.opts.max_ttl);
-        let mut st = self.state.lock();
-        let now = now_ms();
-        let mid = st.store.next_mid(now / 1000);
-        let msg = Arc::new(Message::new(mid, receivers, body, expiry, now, sender));
-        if expiry > 0 {
-            st.store.append(msg.clone())?;
-        }
-        let mut cut = 0;
-        for key in msg.receivers.iter() {
-            if let Some(entry) = st.channels.get(key) {
-                for sub in &entry.subs {
-                    if !sub.push(&msg) {
-                        cut += 1;
-                    }
-                }
-            }
-        }
-        drop(st);
-        self.counters.published.fetch_add(1, Ordering::Relaxed);
-        if cut > 0 {
-            self.counters
-                .slow_readers_cut
-                .fetch_add(cut, Ordering::Relaxed);
-            tracing::warn!(mid = %msg.mid, cut, "slow readers cut off: send queue full");
-        }
-        Ok(msg)
     }
 
     /// Register a subscriber on `channels` and read what it missed after `resume`.

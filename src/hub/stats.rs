@@ -58,6 +58,30 @@ impl IngressCounters {
     }
 }
 
+/// Most entries `daily.messages` holds in a day. Labels come from publishers (a PHP
+/// `$type`, a client's protobuf `type`): without a bound, 5,000 distinct labels would be
+/// 5,000 entries until midnight.
+pub const MAX_DAILY_LABELS: usize = 256;
+/// Where messages with a label first seen after the map is full are counted.
+pub const OVERFLOW_LABEL: &str = "other";
+/// The label of a message whose label is missing or not valid (spec §2.8, as Node counts it).
+pub const INVALID_LABEL: &str = "unknown";
+
+/// The statistics label a message is counted under: `label` if it matches
+/// `^[a-zA-Z0-9_*-]{1,32}$` (spec §2.8), else [`INVALID_LABEL`]. An invalid label is
+/// counted, not refused: it is only a statistic, and the Node server does the same.
+pub fn valid_label(label: &str) -> &str {
+    let ok = (1..=32).contains(&label.len())
+        && label
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'*' | b'-'));
+    if ok {
+        label
+    } else {
+        INVALID_LABEL
+    }
+}
+
 /// Per-day request and message-type counts, as the Node server reports them (reset at
 /// local midnight there; at UTC midnight here, as we have no time zone database).
 #[derive(Default)]
@@ -76,6 +100,24 @@ impl Daily {
             self.messages.clear();
         }
     }
+
+    /// Count one message under its label, keeping at most [`MAX_DAILY_LABELS`] entries:
+    /// one slot stays free for [`OVERFLOW_LABEL`] until it is used, and it takes every
+    /// new label once the others are taken.
+    fn count_message(&mut self, label: &str) {
+        let label = valid_label(label);
+        if let Some(n) = self.messages.get_mut(label) {
+            *n += 1;
+            return;
+        }
+        let reserved = usize::from(!self.messages.contains_key(OVERFLOW_LABEL));
+        let label = if self.messages.len() + reserved < MAX_DAILY_LABELS {
+            label
+        } else {
+            OVERFLOW_LABEL
+        };
+        *self.messages.entry(label.to_owned()).or_default() += 1;
+    }
 }
 
 impl Counters {
@@ -89,10 +131,13 @@ impl Counters {
         *d.requests.entry(command.to_string()).or_default() += 1;
     }
 
-    pub fn count_message(&self, kind: &str, now_unix: u64) {
+    /// Count one published message in `daily.messages` under its statistics label
+    /// (validated and bounded here: see [`valid_label`], [`MAX_DAILY_LABELS`]). Called by
+    /// [`crate::hub::Hub::publish`] only.
+    pub(crate) fn count_message(&self, label: &str, now_unix: u64) {
         let mut d = self.daily.lock();
         d.roll(now_unix);
-        *d.messages.entry(kind.to_string()).or_default() += 1;
+        d.count_message(label);
     }
 
     /// `{"requests":{…},"messages":{…}}` of the day.
@@ -104,5 +149,74 @@ impl Counters {
 
     pub fn get(g: &AtomicI64) -> i64 {
         g.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 20_000 * 86_400;
+
+    fn messages(c: &Counters) -> serde_json::Map<String, serde_json::Value> {
+        c.daily_json(DAY)["messages"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn labels_follow_the_spec_pattern_else_unknown() {
+        for ok in ["im_message", "a", "A-b*c_9", &"x".repeat(32)] {
+            assert_eq!(valid_label(ok), ok);
+        }
+        for bad in [
+            "",
+            &"x".repeat(33),
+            "im.message",
+            "im message",
+            "тип",
+            "a/b",
+        ] {
+            assert_eq!(valid_label(bad), "unknown", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn distinct_labels_beyond_the_bound_are_counted_as_other() {
+        let c = Counters::default();
+        for i in 0..10_000 {
+            c.count_message(&format!("label_{i}"), DAY);
+        }
+        let m = messages(&c);
+        assert_eq!(m.len(), MAX_DAILY_LABELS);
+        assert_eq!(m["label_0"], 1);
+        assert_eq!(m["label_254"], 1);
+        assert!(!m.contains_key("label_255"));
+        assert_eq!(m["other"], 10_000 - (MAX_DAILY_LABELS as u64 - 1));
+        let total: u64 = m.values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(total, 10_000, "every message is counted somewhere");
+        // A label already in the map keeps its own entry.
+        c.count_message("label_7", DAY);
+        assert_eq!(messages(&c)["label_7"], 2);
+    }
+
+    #[test]
+    fn the_bound_holds_when_other_and_unknown_are_real_labels() {
+        let c = Counters::default();
+        c.count_message("other", DAY);
+        c.count_message("", DAY);
+        for i in 0..1_000 {
+            c.count_message(&format!("l{i}"), DAY);
+        }
+        assert_eq!(messages(&c).len(), MAX_DAILY_LABELS);
+    }
+
+    #[test]
+    fn the_map_starts_empty_each_day() {
+        let c = Counters::default();
+        for i in 0..1_000 {
+            c.count_message(&format!("l{i}"), DAY);
+        }
+        c.count_message("fresh", DAY + 86_400);
+        let m = c.daily_json(DAY + 86_400)["messages"].clone();
+        assert_eq!(m, serde_json::json!({"fresh": 1}));
     }
 }

@@ -62,8 +62,11 @@ impl CloseReason {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Arc<Message>>,
-    /// The last message pushed: a message addressed to two channels of this connection
-    /// (shared + private) is queued once (the Node server sends it twice).
+    /// The last message pushed. Not a second de-duplication of receivers (the hub's gate
+    /// made them distinct): a message addressed to two *different* channels this one
+    /// connection listens to (its private and the shared channel, or private and public)
+    /// reaches it once per channel in the fan-out loop, and is queued once here (the Node
+    /// server sends it twice).
     last_mid: Option<MessageId>,
 }
 

@@ -25,8 +25,7 @@ use parking_lot::Mutex;
 
 use crate::handoff::wire::WireError;
 use crate::handoff::{Item, Query, Reply};
-use crate::hub::now_unix;
-use crate::message::Sender;
+use crate::hub::{now_unix, Publish, PublishError};
 use crate::transport::{server_stat, App};
 
 /// File in the data dir holding the per-origin high-water marks.
@@ -65,6 +64,15 @@ enum ApplyError {
     Rejected(String),
     /// Not now (disk): stop and let the worker retry.
     Failed(io::Error),
+}
+
+impl From<PublishError> for ApplyError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::NoReceivers => ApplyError::Rejected(e.to_string()),
+            PublishError::History(e) => ApplyError::Failed(e),
+        }
+    }
 }
 
 pub struct Ingress {
@@ -239,12 +247,7 @@ impl Ingress {
                 expiry,
                 kind,
             } => {
-                if receivers.is_empty() {
-                    return Err(ApplyError::Rejected("publish without receivers".into()));
-                }
-                hub.counters.count_message(&kind, now);
-                hub.publish(receivers, body, expiry, Sender::Backend)
-                    .map_err(ApplyError::Failed)?;
+                hub.publish(Publish::backend(receivers, body, expiry, kind))?;
             }
             Item::WatchAdd { user_id, tags, ttl } => hub.watches.add(user_id, &tags, ttl, now),
             Item::WatchDelete { user_id, tag } => hub.watches.delete(user_id, tag.as_deref()),
@@ -266,12 +269,11 @@ impl Ingress {
                     .filter(|u| !skip_users.contains(u))
                     .flat_map(|u| crate::users::delivery_channels(key, u, now))
                     .collect();
+                // Nobody watches these tags (any more): nothing to deliver, not an error.
                 if receivers.is_empty() {
                     return Ok(());
                 }
-                hub.counters.count_message(&kind, now);
-                hub.publish(receivers, body, expiry, Sender::Backend)
-                    .map_err(ApplyError::Failed)?;
+                hub.publish(Publish::backend(receivers, body, expiry, kind))?;
             }
         }
         Ok(())

@@ -44,9 +44,9 @@ pub struct Incoming {
     pub body: Bytes,
     /// Seconds to keep in history; 0 = live delivery only.
     pub expiry: u32,
-    /// `IncomingMessage.type` for the daily statistics: kept only if it matches
-    /// `^[a-zA-Z0-9_*-]{1,32}$`, else `"unknown"` (spec §2.8).
-    pub kind: String,
+    /// `IncomingMessage.type`, as given: the statistics label, validated where it is
+    /// counted (`hub::stats::valid_label`, spec §2.8).
+    pub label: String,
 }
 
 /// A validated request (the command of `requests[0]`).
@@ -121,7 +121,7 @@ pub fn parse_request_batch(
                     receivers,
                     body: m.body,
                     expiry: m.expiry,
-                    kind: stats_kind(&m.r#type),
+                    label: m.r#type,
                 });
             }
             Ok(Command::IncomingMessages(out))
@@ -185,18 +185,6 @@ fn validate_channels<'a>(
         }
     }
     Ok(out)
-}
-
-/// The statistics label: `type` if it matches `^[a-zA-Z0-9_*-]{1,32}$`, else `unknown`.
-fn stats_kind(t: &str) -> String {
-    let ok = (1..=32).contains(&t.len())
-        && t.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'*' | b'-'));
-    if ok {
-        t.to_owned()
-    } else {
-        "unknown".to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -285,7 +273,7 @@ mod tests {
                 receivers: vec![ChannelKey::private(id(PRIVATE))],
                 body: Bytes::from_static(BODY.as_bytes()),
                 expiry: 86_400,
-                kind: "im_message".into(),
+                label: "im_message".into(),
             }])
         );
         // Also with no key configured: trusted ids are never signature-checked.
@@ -314,7 +302,7 @@ mod tests {
                 receivers: vec![ChannelKey::public(id(PUBLIC))],
                 body: Bytes::from_static(CLIENT_BODY.as_bytes()),
                 expiry: 0,
-                kind: "unknown".into(),
+                label: String::new(),
             }])
         );
         assert_eq!(got.name(), "incomingMessages");
@@ -678,24 +666,17 @@ mod tests {
     }
 
     #[test]
-    fn stats_kind_is_filtered() {
-        let kind = |t: &str| {
+    fn type_is_passed_on_as_the_label_unchecked() {
+        // Validated once, where it is counted (hub::stats), whatever path it came by.
+        for t in ["im_message", "", "im.message", &"a".repeat(300)] {
             let mut m = message(vec![private_receiver(PRIVATE)]);
             m.r#type = t.into();
             let Command::IncomingMessages(v) = parse(&publish(vec![m]), Trust::Trusted).unwrap()
             else {
                 panic!()
             };
-            v[0].kind.clone()
-        };
-        assert_eq!(kind("im_message"), "im_message");
-        assert_eq!(kind("A-z_0*9"), "A-z_0*9");
-        assert_eq!(kind(&"a".repeat(32)), "a".repeat(32));
-        assert_eq!(kind(&"a".repeat(33)), "unknown");
-        assert_eq!(kind(""), "unknown");
-        assert_eq!(kind("im.message"), "unknown");
-        assert_eq!(kind("im message"), "unknown");
-        assert_eq!(kind("тип"), "unknown");
+            assert_eq!(v[0].label, t);
+        }
     }
 
     // --- channel stats ------------------------------------------------------------------

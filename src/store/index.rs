@@ -105,10 +105,8 @@ impl Index {
         self.record_bytes += record_len as u64;
 
         let mut evicted: Vec<MessageId> = Vec::new();
-        for (i, key) in msg.receivers.iter().enumerate() {
-            if msg.receivers[..i].contains(key) {
-                continue; // the same channel twice: held once
-            }
+        // `Receivers` are distinct: each channel queue gets the message once.
+        for key in msg.receivers.iter() {
             let h = self.channels.entry(*key).or_default();
             match h.queue.back() {
                 Some(last) if last.mid > mid => {
@@ -283,10 +281,7 @@ impl Index {
     /// come back to them after a restart).
     pub fn held_receivers(&self, msg: &Message, out: &mut Vec<ChannelKey>) {
         out.clear();
-        for (i, key) in msg.receivers.iter().enumerate() {
-            if msg.receivers[..i].contains(key) {
-                continue;
-            }
+        for key in msg.receivers.iter() {
             let held = self
                 .channels
                 .get(key)

@@ -516,8 +516,8 @@ mod tests {
         assert_eq!(back.created, NOW as u32 - 1);
         assert_eq!(back.published_ms, NOW * 1000 + 999);
         assert_eq!(back.expiry, 100);
-        assert_eq!(back.receivers, vec![c]);
-        assert_eq!(got[0].receivers, vec![a, b]);
+        assert_eq!(&*back.receivers, &[c]);
+        assert_eq!(&*got[0].receivers, &[a, b]);
         // The body of a message to two channels is shared after reload too.
         assert!(Arc::ptr_eq(
             &s.since(&[a], mid(0), NOW)[0],

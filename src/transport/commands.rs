@@ -3,6 +3,7 @@
 //! what may be asked was already decided by the parser's trust rules.
 
 use super::{server_stat, App};
+use crate::hub::Publish;
 use crate::message::Sender;
 use crate::protocol::request::Command;
 use crate::protocol::{proto, ErrorCode};
@@ -22,10 +23,9 @@ pub fn execute(
             counters.count_request("incomingMessages", now);
             let sender = sender.ok_or(ErrorCode::PublicChannelIdRequired)?;
             for m in messages {
-                counters.count_message(&m.kind, now);
                 app.hub
-                    .publish(m.receivers, m.body, m.expiry, sender)
-                    .map_err(|e| history_failed(&e))?;
+                    .publish(Publish::incoming(m, sender))
+                    .map_err(|e| e.code())?;
             }
             Ok(None)
         }
@@ -43,11 +43,4 @@ pub fn execute(
             Ok(Some(proto::server_stats_response(&json)))
         }
     }
-}
-
-/// A failed history write: the message was not published; say so with the protocol's
-/// storage error.
-pub fn history_failed(e: &std::io::Error) -> ErrorCode {
-    tracing::error!(error = %e, "history write failed: message not published");
-    ErrorCode::CouldntGetLastMessages
 }

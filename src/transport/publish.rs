@@ -9,6 +9,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body, BodyError};
 use super::{commands, App};
+use crate::hub::Publish;
 use crate::message::Sender;
 use crate::protocol::descriptor::{parse_channel_list, Trust};
 use crate::protocol::query::{parse_query, query_param};
@@ -52,23 +53,21 @@ fn receivers(app: &App, list: &str) -> Result<Vec<ChannelKey>, ErrorCode> {
     if ds.len() > app.limits.max_channels_per_request {
         return Err(ErrorCode::TooManyChannels);
     }
-    let mut keys: Vec<ChannelKey> = ds.iter().map(|d| ChannelKey::private(d.private)).collect();
-    keys.dedup();
-    Ok(keys)
+    Ok(ds.iter().map(|d| ChannelKey::private(d.private)).collect())
 }
 
 /// Text mode: the body is opaque (the site checker posts a bare token) and is spliced
-/// verbatim into the envelope. `Message-Expiry` ≤ 0 or absent = live only.
+/// verbatim into the envelope. `Message-Expiry` ≤ 0 or absent = live only. Text mode has
+/// no `type`: the message is counted as `unknown`.
 fn text(
     app: &App,
     list: Option<&str>,
     body: Bytes,
     expiry: u32,
 ) -> Result<Response<Body>, ErrorCode> {
-    let keys = receivers(app, list.unwrap_or(""))?;
-    app.hub
-        .publish(keys, body, expiry, Sender::Backend)
-        .map_err(|e| commands::history_failed(&e))?;
+    let receivers = receivers(app, list.unwrap_or(""))?;
+    let p = Publish::backend(receivers, body, expiry, String::new());
+    app.hub.publish(p).map_err(|e| e.code())?;
     Ok(http::ok_empty())
 }
 

@@ -1,0 +1,213 @@
+//! The one gate every message goes through: HTTP text and protobuf publishes, client
+//! publishes (WebSocket, `/bitrix/rest/`) and the PHP hand-off all call [`Hub::publish`].
+//!
+//! What the gate does once, so that no caller does it (or forgets it):
+//! - duplicate receivers are removed, order kept ([`Receivers`]): `a/b/a` is `a/b`;
+//! - the message is counted: `published`, and `daily.messages` under its statistics label,
+//!   which is validated and bounded there ([`super::stats::valid_label`],
+//!   [`super::stats::MAX_DAILY_LABELS`]);
+//! - a publish without receivers is refused, and a failed history write is logged.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{now_ms, Hub};
+use crate::message::{Message, Receivers, Sender};
+use crate::protocol::{ChannelKey, ErrorCode, Incoming};
+
+/// One message to publish, as every caller hands it to [`Hub::publish`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    /// The channels it goes to; repeats are allowed here and removed by the gate.
+    pub receivers: Vec<ChannelKey>,
+    /// The body, opaque.
+    pub body: Bytes,
+    /// Seconds kept in history (capped at `max_ttl`); 0 = delivered live only.
+    pub expiry: u32,
+    /// The statistics label (protobuf `type`, PHP `$type`), as given: empty or invalid
+    /// ones are counted as `unknown`.
+    pub label: String,
+    pub sender: Sender,
+}
+
+impl Publish {
+    /// A trusted publish (`/bitrix/pub/`, PHP): sender `BACKEND`.
+    pub fn backend(receivers: Vec<ChannelKey>, body: Bytes, expiry: u32, label: String) -> Self {
+        Publish {
+            receivers,
+            body,
+            expiry,
+            label,
+            sender: Sender::Backend,
+        }
+    }
+
+    /// A message of a protobuf `incomingMessages` request, published as `sender`.
+    pub fn incoming(m: Incoming, sender: Sender) -> Self {
+        Publish {
+            receivers: m.receivers,
+            body: m.body,
+            expiry: m.expiry,
+            label: m.label,
+            sender,
+        }
+    }
+}
+
+/// Why [`Hub::publish`] did not publish.
+#[derive(Debug)]
+pub enum PublishError {
+    /// No receiver: there is nothing to deliver to (the caller's input was wrong).
+    NoReceivers,
+    /// The history write failed (disk): nothing was delivered; a retry may succeed.
+    History(io::Error),
+}
+
+impl PublishError {
+    /// The protocol's answer to a publisher.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PublishError::NoReceivers => ErrorCode::NoChannels,
+            PublishError::History(_) => ErrorCode::CouldntGetLastMessages,
+        }
+    }
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::NoReceivers => f.write_str("publish without receivers"),
+            PublishError::History(e) => write!(f, "history write failed: {e}"),
+        }
+    }
+}
+
+impl Hub {
+    /// Publish one message: allocate its id, keep it in history when `expiry` > 0
+    /// (capped at `max_ttl`), queue it for every subscriber of its receivers, count it.
+    pub fn publish(&self, p: Publish) -> Result<Arc<Message>, PublishError> {
+        let receivers = Receivers::new(p.receivers);
+        if receivers.is_empty() {
+            return Err(PublishError::NoReceivers);
+        }
+        let expiry = p.expiry.min(self.opts.max_ttl);
+        let mut st = self.state.lock();
+        let now = now_ms();
+        let mid = st.store.next_mid(now / 1000);
+        let msg = Arc::new(Message::new(mid, receivers, p.body, expiry, now, p.sender));
+        if expiry > 0 {
+            if let Err(e) = st.store.append(msg.clone()) {
+                drop(st);
+                tracing::error!(error = %e, "history write failed: message not published");
+                return Err(PublishError::History(e));
+            }
+        }
+        let mut cut = 0;
+        for key in msg.receivers.iter() {
+            if let Some(entry) = st.channels.get(key) {
+                for sub in &entry.subs {
+                    if !sub.push(&msg) {
+                        cut += 1;
+                    }
+                }
+            }
+        }
+        drop(st);
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.counters.count_message(&p.label, now / 1000);
+        if cut > 0 {
+            self.counters
+                .slow_readers_cut
+                .fetch_add(cut, Ordering::Relaxed);
+            tracing::warn!(mid = %msg.mid, cut, "slow readers cut off: send queue full");
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubOptions;
+    use crate::protocol::{ChannelId, MessageId};
+    use crate::store::{MemoryStore, StoreOptions};
+
+    fn hub() -> Hub {
+        let store = MemoryStore::open(StoreOptions::default()).unwrap();
+        Hub::new(Box::new(store), HubOptions::default())
+    }
+
+    fn key(n: u8) -> ChannelKey {
+        ChannelKey::private(ChannelId([n; 16]))
+    }
+
+    fn publish(receivers: Vec<ChannelKey>, body: &'static str, label: &str) -> Publish {
+        let body = Bytes::from_static(body.as_bytes());
+        Publish::backend(receivers, body, 3600, label.into())
+    }
+
+    fn bodies(msgs: &[Arc<Message>]) -> Vec<&str> {
+        msgs.iter()
+            .map(|m| std::str::from_utf8(&m.body).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_b_a_is_delivered_stored_and_replayed_once() {
+        let hub = hub();
+        let (a, b) = (key(1), key(2));
+        let live = hub.subscribe(vec![a], None).subscriber;
+        let msg = hub.publish(publish(vec![a, b, a], "aba", "")).unwrap();
+        assert_eq!(&*msg.receivers, &[a, b]);
+        hub.publish(publish(vec![a], "sentinel", "")).unwrap();
+        // Live: the message, then the sentinel: nothing in between.
+        assert_eq!(bodies(&live.recv().await.unwrap()), ["aba", "sentinel"]);
+        // History: a resume on `a` replays it once.
+        let replay = hub.subscribe(vec![a], Some(MessageId([0; 13]))).replay;
+        assert_eq!(bodies(&replay), ["aba", "sentinel"]);
+        let replay = hub.subscribe(vec![b], Some(MessageId([0; 13]))).replay;
+        assert_eq!(bodies(&replay), ["aba"]);
+    }
+
+    #[test]
+    fn every_publish_is_counted_once_under_its_checked_label() {
+        let hub = hub();
+        let a = key(1);
+        hub.publish(publish(vec![a], "1", "im_message")).unwrap();
+        hub.publish(publish(vec![a, a], "2", "im_message")).unwrap();
+        hub.publish(publish(vec![a], "3", "")).unwrap();
+        hub.publish(publish(vec![a], "4", &"x".repeat(10_000)))
+            .unwrap();
+        assert_eq!(hub.counters.published.load(Ordering::Relaxed), 4);
+        let daily = hub.counters.daily_json(super::super::now_unix());
+        assert_eq!(
+            daily["messages"],
+            serde_json::json!({"im_message": 2, "unknown": 2})
+        );
+    }
+
+    #[test]
+    fn a_publish_without_receivers_is_refused_and_not_counted() {
+        let hub = hub();
+        let err = hub.publish(publish(vec![], "x", "im")).unwrap_err();
+        assert!(matches!(err, PublishError::NoReceivers));
+        assert_eq!(err.code(), ErrorCode::NoChannels);
+        assert_eq!(hub.counters.published.load(Ordering::Relaxed), 0);
+        let daily = hub.counters.daily_json(super::super::now_unix());
+        assert_eq!(daily["messages"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn expiry_is_capped_at_the_message_ttl() {
+        let hub = hub();
+        let mut p = publish(vec![key(1)], "x", "");
+        p.expiry = u32::MAX;
+        assert_eq!(
+            hub.publish(p).unwrap().expiry,
+            HubOptions::default().max_ttl
+        );
+    }
+}
