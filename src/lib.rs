@@ -9,10 +9,12 @@
 //! - [`handoff`], [`ingress`], [`forward`], [`users`]: the PHP hand-off (shared types and
 //!   wire format; the owner's listener; the worker-side forwarder and spool; derived
 //!   per-user channels);
+//! - [`client_config`]: the config the stock Bitrix JS client gets for a user;
 //! - [`config`] and [`runtime`]: settings, and starting and stopping the whole;
 //! - [`bench`]: `bxpush bench`, the load generator.
 
 pub mod bench;
+pub mod client_config;
 pub mod config;
 pub mod forward;
 pub mod handoff;

@@ -7,10 +7,12 @@
 //!   watchers, server stats).
 //! - [`PhpTarget`]: where the owner listens for workers (unix socket or loopback TCP).
 //! - [`wire`]: the frame format spoken over that socket, and the spool file format.
+//! - [`queue`]: a PHP request's queue of items (Bitrix's `Event` queue), before hand-off.
 //!
 //! The worker side is [`crate::forward`] (std threads, no tokio); the owner side is
 //! [`crate::ingress`] (tokio, inside the runtime).
 
+pub mod queue;
 pub mod wire;
 
 use std::fmt;

@@ -8,7 +8,7 @@
 
 use super::channel::{ChannelId, ChannelKey};
 use super::error::ErrorCode;
-use super::sign::{SignatureAlgo, Signer};
+use super::sign::{decode_lower_hex, SignatureAlgo, Signer};
 
 /// One parsed channel descriptor: a private id and, for server version > 3, its public id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,6 +140,15 @@ pub fn sign_public_descriptor(signer: &Signer, public: &ChannelId) -> String {
     format!("{hex}.{sig}")
 }
 
+/// The inverse of [`sign_public_descriptor`]: the public id of `public.sig` when `sig` is
+/// the lowercase hex HMAC of `"public:" + public` (constant-time), else `None`.
+pub fn parse_public_descriptor(s: &str, signer: &Signer) -> Option<ChannelId> {
+    let (id, sig) = s.split_once('.')?;
+    let public = ChannelId::from_hex(id)?;
+    let raw = decode_lower_hex(sig, signer.algo().raw_len())?;
+    verify_public_signature(signer, &public, &raw).then_some(public)
+}
+
 /// PHP's `GetPublicSignature` in raw bytes: HMAC of `"public:" + hex(public)`, as carried
 /// by protobuf `Receiver.signature` / `ChannelId.signature`.
 pub fn public_signature(signer: &Signer, public: &ChannelId) -> Vec<u8> {
@@ -169,6 +178,24 @@ mod tests {
     }
 
     const BOTH: [Trust; 2] = [Trust::Trusted, Trust::Untrusted];
+
+    #[test]
+    fn public_descriptor_round_trips_and_rejects_other_signatures() {
+        for sg in [sha1(), sha256()] {
+            let d = sign_public_descriptor(&sg, &id(PUBLIC));
+            assert_eq!(parse_public_descriptor(&d, &sg), Some(id(PUBLIC)));
+            // Signed as a private id, not as "public:<id>".
+            let private_form = sign_private_descriptor(&sg, &id(PUBLIC), None);
+            assert_eq!(parse_public_descriptor(&private_form, &sg), None);
+            assert_eq!(parse_public_descriptor(&d.to_uppercase(), &sg), None);
+            assert_eq!(parse_public_descriptor(PUBLIC, &sg), None);
+        }
+        let other = Signer::new("other", SignatureAlgo::Sha1);
+        assert_eq!(
+            parse_public_descriptor(&sign_public_descriptor(&sha1(), &id(PUBLIC)), &other),
+            None
+        );
+    }
 
     #[test]
     fn spec_11_2_private_descriptor_parses_both_trusts() {

@@ -2,6 +2,7 @@
 //! signatures, message ids, the text envelope, protobuf messages and error codes.
 //! Source of truth: `shared/spec/bitrix-pull-protocol.md`.
 
+pub mod backend_channel;
 pub mod channel;
 pub mod descriptor;
 pub mod envelope;
