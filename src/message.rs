@@ -51,6 +51,10 @@ impl Receivers {
         }
         Receivers(keys)
     }
+
+    pub fn into_vec(self) -> Vec<ChannelKey> {
+        self.0
+    }
 }
 
 impl From<Vec<ChannelKey>> for Receivers {

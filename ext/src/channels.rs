@@ -1,71 +1,35 @@
-//! Channel arguments from PHP: ids, descriptors and user ids, turned into [`ChannelKey`]s.
+//! Channel arguments from PHP: ids, descriptors and user ids, turned into [`ChannelKey`]s
+//! (the rules are the core's; this file reads PHP values and words the errors).
 
 use ext_php_rs::types::Zval;
 
-use bxcore::protocol::descriptor::{parse_descriptor, Trust};
-use bxcore::protocol::{ChannelId, ChannelKey, Signer};
+use bxcore::hub::now_unix;
+use bxcore::protocol::backend_channel::{parse_backend_channel, BackendChannelError};
+use bxcore::protocol::{ChannelKey, Signer};
 use bxcore::users;
 
 use crate::php::describe;
 
-/// Unix seconds now.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// One channel given to a publish or a stats call:
-/// - 32 lowercase hex: an unsigned private channel id (PHP is trusted, as on `/bitrix/pub/`);
-/// - `private:public.sig`, `id.sig`: a signed descriptor, checked with the key
-///   (a private channel; the pair form addresses its private id);
-/// - `public.sig` signed as `public:<id>`: a public channel.
+/// One channel given to a publish or a stats call, in the forms of
+/// [`bxcore::protocol::backend_channel`]; a refusal worded for PHP users.
 pub fn parse_channel(s: &str, signer: Option<&Signer>) -> Result<ChannelKey, String> {
-    if let Some(id) = ChannelId::from_hex(s) {
-        return Ok(ChannelKey::private(id));
-    }
-    let shape_ok =
-        s.len() > 32 && s.is_char_boundary(32) && ChannelId::from_hex(&s[..32]).is_some();
-    if !shape_ok {
-        return Err(format!(
-            "malformed channel id \"{}\": expected 32 lowercase hex digits or a signed descriptor (id.signature, private:public.signature)",
-            short(s)
-        ));
-    }
-    if s.as_bytes().get(32) == Some(&b':') || s.as_bytes().get(32) == Some(&b'.') {
-        let Some(sg) = signer else {
-            return Err(format!(
-                "channel \"{}\" is signed but bxpush.signature_key is empty: cannot verify it",
-                short(s)
-            ));
-        };
-        // A private descriptor (lone id or pair), signature always checked here.
-        if let Ok(d) = parse_descriptor(s, Some(sg), Trust::Untrusted) {
-            return Ok(ChannelKey::private(d.private));
+    parse_backend_channel(s, signer).map_err(|e| {
+        let s = short(s);
+        match e {
+            BackendChannelError::Malformed => format!(
+                "malformed channel id \"{s}\": expected 32 lowercase hex digits or a signed descriptor (id.signature, private:public.signature)"
+            ),
+            BackendChannelError::SignedWithoutKey => format!(
+                "channel \"{s}\" is signed but bxpush.signature_key is empty: cannot verify it"
+            ),
+            BackendChannelError::UnsignedPair => format!(
+                "unsigned channel descriptor \"{s}\": a private:public pair must be signed"
+            ),
+            BackendChannelError::WrongSignature => format!(
+                "channel \"{s}\" has a wrong signature (bxpush.signature_key / bxpush.signature_algo differ from the signer's?)"
+            ),
         }
-        // A public descriptor: id.sig("public:" + id).
-        if let Some((id, sig)) = s.split_once('.') {
-            if let Some(pid) = ChannelId::from_hex(id) {
-                let mut msg = b"public:".to_vec();
-                msg.extend_from_slice(id.as_bytes());
-                if sg.verify_hex(&msg, sig) {
-                    return Ok(ChannelKey::public(pid));
-                }
-            }
-        }
-        if s.as_bytes().get(32) == Some(&b':') && !s.contains('.') {
-            return Err(format!(
-                "unsigned channel descriptor \"{}\": a private:public pair must be signed",
-                short(s)
-            ));
-        }
-        return Err(format!(
-            "channel \"{}\" has a wrong signature (bxpush.signature_key / bxpush.signature_algo differ from the signer's?)",
-            short(s)
-        ));
-    }
-    Err(format!("malformed channel id \"{}\"", short(s)))
+    })
 }
 
 fn short(s: &str) -> String {

@@ -1,9 +1,15 @@
 //! `bxpush`: the PHP extension of the bxpush push server. Thin glue over the core crate.
 //!
-//! - [`api`]: `BxPush\publish()`, `channel_stats()`, signing, `BxPush\Server`, `BxPush\Config`;
+//! - [`api`]: `BxPush\publish()`, `channel_stats()`, signing, `flush()`, `status()`;
+//! - [`server`]: `BxPush\Server` (host the runtime in a CLI process);
+//! - [`client_config`]: `BxPush\Config` (the core's client config as a PHP array);
 //! - [`compat`]: Bitrix's `Push`, `Event`, `CPullWatch`, `CPullStack` (and their aliases);
-//! - [`dispatch`]: where a send goes (the hosted runtime, or the forwarder to the owner);
-//! - [`settings`]: the `bxpush.*` ini entries.
+//! - [`request_queue`]: this request's queue of events (the compat classes');
+//! - [`pull_transport`]: what the `bxpush.pull` module's transport shim calls;
+//! - [`channels`], [`message`]: channel arguments and message bodies from PHP values;
+//! - [`dispatch`], [`query`]: where a send goes (the hosted runtime, or the forwarder to
+//!   the owner), and questions to the owner;
+//! - [`settings`]: the `bxpush.*` ini entries; [`php`]: calling into the engine.
 //!
 //! Process model: MINIT registers ini entries and classes only (no thread, no socket);
 //! the forwarder starts on the first send in a worker; RSHUTDOWN sends what the request
@@ -19,11 +25,15 @@ use ext_php_rs::{info_table_end, info_table_row, info_table_start};
 
 pub mod api;
 pub mod channels;
+pub mod client_config;
 pub mod compat;
 pub mod dispatch;
 pub mod message;
 pub mod php;
 pub mod pull_transport;
+pub mod query;
+pub mod request_queue;
+pub mod server;
 pub mod settings;
 
 /// Every error of the extension: `BxPush\Exception extends \Exception`, with the reason.
@@ -46,7 +56,7 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
 unsafe extern "C" fn request_startup(_ty: i32, _module_number: i32) -> i32 {
     let _ = std::panic::catch_unwind(|| {
         inherit_exception_constructor();
-        compat::request_start();
+        compat::aliases::request_start();
     });
     0
 }
@@ -165,7 +175,7 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
     let mut module = module;
     for f in api::functions()
         .into_iter()
-        .chain(compat::functions())
+        .chain(compat::aliases::functions())
         .chain(pull_transport::functions())
     {
         module = module.function(f);
@@ -174,8 +184,8 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .name("bxpush")
         .version(env!("CARGO_PKG_VERSION"))
         .class::<BxPushException>()
-        .class::<api::Server>()
-        .class::<api::Config>()
+        .class::<server::Server>()
+        .class::<client_config::Config>()
         .class::<compat::Event>()
         .class::<compat::Push>()
         .class::<compat::CPullWatch>()

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
 
+use bxcore::client_config::{REVISION_MOBILE, REVISION_WEB};
+
 use crate::php::{self, describe};
 use crate::settings::Settings;
 
@@ -11,8 +13,6 @@ use crate::settings::Settings;
 pub const MAX_BODY: usize = 1 << 20;
 /// Bitrix's default message expiry.
 pub const DEFAULT_EXPIRY: u32 = 86_400;
-pub const REVISION_WEB: i64 = 19;
-pub const REVISION_MOBILE: i64 = 3;
 
 fn check_body(b: Vec<u8>) -> Result<Bytes, String> {
     if b.len() > MAX_BODY {

@@ -135,3 +135,24 @@ pub fn describe(z: &Zval) -> String {
         format!("{:?}", z.get_type())
     }
 }
+
+/// A PHP bool.
+pub fn zbool(b: bool) -> Zval {
+    let mut z = Zval::new();
+    z.set_bool(b);
+    z
+}
+
+/// A PHP string.
+pub fn zstr(s: &str) -> Zval {
+    let mut z = Zval::new();
+    let _ = z.set_string(s, false);
+    z
+}
+
+/// A PHP int.
+pub fn zlong(v: i64) -> Zval {
+    let mut z = Zval::new();
+    z.set_long(v);
+    z
+}
