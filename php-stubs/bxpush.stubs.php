@@ -59,8 +59,10 @@ namespace BxPush {
      * @param array|string $message an array is sent as `json_encode($m, JSON_UNESCAPED_UNICODE)`,
      *     a string as is (valid UTF-8, at most 1 MiB)
      * @param int $expiry seconds the message is kept for clients that reconnect (0 = live only)
-     * @param string|null $type protobuf type; default `<module_id>_<command>`
-     * @return int the number of channels
+     * @param string|null $type the statistics label (protobuf `type`, counted in `daily.messages`
+     *     of `/server-stat/`); default `<module_id>_<command>`; one not matching
+     *     `^[a-zA-Z0-9_*-]{1,32}$` is counted as `unknown`
+     * @return int the number of distinct channels (a channel named twice gets the message once)
      * @throws Exception on any bad input or if the hand-off refuses it
      */
     function publish(mixed $channels, mixed $message, int $expiry = 86400, ?string $type = null): int {}

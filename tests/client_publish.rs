@@ -1,8 +1,6 @@
 //! Untrusted client publishing over HTTP: `/bitrix/rest/` and `/bitrix/pubweb/` (spec §2.6).
 mod common;
 
-use std::time::Duration;
-
 use bxpush::protocol::descriptor::public_signature;
 use bxpush::protocol::proto;
 use common::*;
@@ -42,7 +40,7 @@ async fn long_polling_client_publishes_through_rest_and_pubweb() {
         &format!("CHANNEL_ID={}&binaryMode=true", enc(&bob.descriptor())),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_online(s.publ, &bob).await;
     let good = batch(&bob, false, public_signature(&signer(), &bob.public));
     for path in ["/bitrix/rest/", "/bitrix/pubweb/"] {
         for addr in [s.sub, s.publ] {

@@ -63,6 +63,7 @@ fn publish(key: ChannelKey, text: &str) -> Item {
 struct Sub {
     rt: tokio::runtime::Runtime,
     ws: Ws,
+    key: ChannelKey,
 }
 
 impl Sub {
@@ -76,7 +77,7 @@ impl Sub {
         wait_until(5, || {
             bg.query(Query::ChannelStats(vec![key])) == Reply::ChannelStats(vec![true])
         });
-        Sub { rt, ws }
+        Sub { rt, ws, key }
     }
 
     fn channel(bg: &Background, c: &Channel) -> Sub {
@@ -107,20 +108,13 @@ impl Sub {
         })
     }
 
-    /// Whether no message arrives within `ms`.
-    fn quiet_for(&mut self, ms: u64) -> bool {
-        let ws = &mut self.ws;
-        self.rt.block_on(async {
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-            loop {
-                match tokio::time::timeout_at(deadline, ws.next()).await {
-                    Err(_) => return true,
-                    Ok(Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_)))) => return false,
-                    Ok(Some(Ok(_))) => continue,
-                    Ok(_) => return false,
-                }
-            }
-        })
+    /// Assert that nothing else reaches this subscriber before a sentinel: the sentinel is
+    /// applied in the owner after everything applied so far, and one channel's messages
+    /// arrive in the order they were applied, so anything delivered before it (a
+    /// duplicate, a message for someone else) is seen first, however slow the machine.
+    fn nothing_before_sentinel(&mut self, bg: &Background, what: &str) {
+        bg.apply(publish(self.key, "sentinel")).unwrap();
+        assert_eq!(self.texts(1, 5), ["sentinel"], "{what}");
     }
 }
 
@@ -232,7 +226,7 @@ fn tcp_delivers_with_the_key_and_refuses_a_wrong_one() {
     let e = bxpush::forward::query(&target, None, Query::ServerStats, Duration::from_secs(1))
         .unwrap_err();
     assert!(e.to_string().contains("signature_key"), "{e}");
-    assert!(sub.quiet_for(200));
+    sub.nothing_before_sentinel(&bg, "a refused worker's item was applied");
     assert!(ingress_stats(&bg)["refused"].as_u64().unwrap() >= 2);
     f.shutdown(Duration::from_secs(1));
     bg.stop(Duration::from_millis(200)).unwrap();
@@ -485,9 +479,9 @@ fn exactly_once_when_the_ack_is_lost() {
     let r = f.flush(Duration::from_secs(5));
     assert_eq!((r.acked, r.spooled), (3, 0), "{r:?}");
     assert_eq!(sub.texts(3, 5), texts("r", 0..3));
-    assert!(sub.quiet_for(300), "a duplicate was delivered");
+    sub.nothing_before_sentinel(&bg, "a duplicate was delivered");
     let s = ingress_stats(&bg);
-    assert_eq!(s["applied"], 3);
+    assert_eq!(s["applied"], 3 + 1, "the items and the sentinel: {s}");
     assert_eq!(s["duplicates"], 3, "{s}");
     stop.store(true, Ordering::Relaxed);
     f.shutdown(Duration::ZERO);
@@ -521,11 +515,11 @@ fn exactly_once_when_a_delivered_item_was_also_spooled() {
     assert_eq!(sub.texts(3, 5), texts("s", 0..3));
     // The forwarder replays its own spool file; the owner skips every item of it.
     wait_until(5, || spool::list(&spool_dir).unwrap().is_empty());
-    assert!(sub.quiet_for(300), "a spooled copy was delivered again");
+    sub.nothing_before_sentinel(&bg, "a spooled copy was delivered again");
     let s = ingress_stats(&bg);
     assert_eq!(
         (s["applied"].as_u64(), s["duplicates"].as_u64()),
-        (Some(3), Some(3)),
+        (Some(3 + 1), Some(3)),
         "{s}"
     );
     stop.store(true, Ordering::Relaxed);
@@ -579,7 +573,7 @@ fn exactly_once_across_a_graceful_owner_restart() {
         Frame::Ack { origin, seq: 4 }
     );
     assert_eq!(sub.texts(1, 5), ["d"]);
-    assert!(sub.quiet_for(200));
+    sub.nothing_before_sentinel(&bg, "a resent item was applied again");
     assert_eq!(ingress_stats(&bg)["duplicates"], 2);
     drop(link);
     bg.stop(Duration::from_millis(200)).unwrap();
@@ -629,7 +623,7 @@ fn watches_route_publish_to_tags_to_derived_user_channels() {
     .unwrap();
     assert_eq!(f.flush(Duration::from_secs(5)).acked, 4);
     assert_eq!(u7.texts(1, 5), ["to-watchers"]);
-    assert!(u8.quiet_for(200), "a skipped user got the message");
+    u8.nothing_before_sentinel(&bg, "a skipped user got the message");
 
     // The same answers over the socket and in-process.
     let q = Query::WatchUsers(tags(&["IM_CHAT_1", "OTHER", "NOBODY"]));
@@ -724,6 +718,74 @@ fn queries_and_the_in_process_path() {
     assert_eq!(v["pid"], std::process::id());
     assert_eq!(v["bxpush"]["ingress"]["applied"], 1);
     assert!(v["bxpush"]["ingress"]["queries"].as_u64().unwrap() >= 2);
+    bg.stop(Duration::from_millis(200)).unwrap();
+}
+
+/// The PHP path goes through the hub's one publishing gate: a channel named twice
+/// (`a/b/a`) gets the message once, live and from history; a worker's items are counted
+/// under their labels, and 10,000 distinct labels leave the daily map at its bound.
+#[test]
+fn php_publishes_pass_the_hubs_gate() {
+    let dir = TempDir::new("ho-gate");
+    let target = unix(&dir, "php.sock");
+    let bg = start_owner(&dir.0.join("data"), target.clone());
+    let (a, b) = (Channel::random(), Channel::random());
+    let (ka, kb) = (
+        ChannelKey::private(a.private),
+        ChannelKey::private(b.private),
+    );
+    let mut sub = Sub::channel(&bg, &a);
+    let f = Forwarder::new(fwd_config(target, &dir.0.join("spool")));
+    let Item::Publish { body, .. } = publish(ka, "aba") else {
+        unreachable!()
+    };
+    let aba = Item::Publish {
+        receivers: vec![ka, kb, ka],
+        body,
+        expiry: 3600,
+        kind: "im_message".into(),
+    };
+    f.submit(aba).unwrap();
+    assert_eq!(f.flush(Duration::from_secs(5)).acked, 1);
+    assert_eq!(sub.texts(1, 5), ["aba"]);
+    sub.nothing_before_sentinel(&bg, "a/b/a was delivered twice");
+    // From history too: a resume on `a` replays it once (then the sentinel).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let q = format!("CHANNEL_ID={}&mid={}", enc(&a.descriptor()), "0".repeat(26));
+    let ws = rt.block_on(ws_connect(bg.sub_addr(), &q));
+    let mut replay = Sub { rt, ws, key: ka };
+    assert_eq!(replay.texts(2, 5), ["aba", "sentinel"]);
+
+    for i in 0..10_000 {
+        let Item::Publish { body, .. } = publish(kb, "label") else {
+            unreachable!()
+        };
+        let item = Item::Publish {
+            receivers: vec![kb],
+            body,
+            expiry: 0,
+            kind: format!("label_{i}"),
+        };
+        bg.apply(item).unwrap();
+    }
+    let Reply::ServerStats(json) = bg.query(Query::ServerStats) else {
+        panic!("stats")
+    };
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let messages = v["daily"]["messages"].as_object().unwrap();
+    assert_eq!(
+        messages.len(),
+        bxpush::hub::stats::MAX_DAILY_LABELS,
+        "{messages:?}"
+    );
+    assert_eq!(messages["im_message"], 1);
+    let total: u64 = messages.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total, 1 + 1 + 10_000, "aba, the sentinel, the labels");
+    assert_eq!(v["bxpush"]["published"], 1 + 1 + 10_000);
+    f.shutdown(Duration::ZERO);
     bg.stop(Duration::from_millis(200)).unwrap();
 }
 

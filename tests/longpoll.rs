@@ -58,7 +58,8 @@ async fn parked_poll_gets_live_message_in_envelope() {
     let sub = s.sub;
     let path = lp_path(&c, "");
     let poll = tokio::spawn(async move { get(sub, &path).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Parked: registered with the hub, so the publish below is delivered live.
+    wait_online(s.publ, &c).await;
     let body = php_body("message", "hi");
     s.publish(&[&c], &body, 86400).await;
     let r = poll.await.unwrap();

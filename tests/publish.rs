@@ -357,3 +357,42 @@ async fn site_checker_check_pull_stream_passes() {
     let got = String::from_utf8_lossy(&buf[..n]);
     assert!(got.contains(token), "one read returned: {got}");
 }
+
+/// A text publish goes through the hub's one gate: `a/b/a` reaches `a` once (live and from
+/// history), and it is counted (`published`, and `daily.messages` as `unknown`: text mode
+/// has no type).
+#[tokio::test]
+async fn text_publish_to_a_b_a_delivers_once_and_is_counted() {
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let s = TestServer::start().await;
+    let (a, b) = (Channel::random(), Channel::random());
+    let mut ws = ws_connect(s.sub, &format!("CHANNEL_ID={}", enc(&a.descriptor()))).await;
+    wait_online(s.publ, &a).await;
+    s.publish(&[&a, &b, &a], &php_body("m", "aba"), 86400).await;
+    s.publish(&[&a], &php_body("m", "sentinel"), 86400).await;
+    // Everything up to the sentinel: one message before it, not two.
+    let mut live = Vec::new();
+    while !live.contains(&"sentinel".to_string()) {
+        let WsMessage::Text(t) = ws_next(&mut ws, 5).await else {
+            panic!("text frames expected")
+        };
+        for e in envelopes(t.as_str()) {
+            live.push(e["text"]["params"]["text"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(live, ["aba", "sentinel"]);
+    let replay = get(s.sub, &lp(&a, ZERO)).await;
+    let texts: Vec<_> = envelopes(&replay.text())
+        .iter()
+        .map(|e| e["text"]["params"]["text"].clone())
+        .collect();
+    assert_eq!(texts, ["aba", "sentinel"]);
+    let replay_b = get(s.sub, &lp(&b, ZERO)).await;
+    assert_eq!(envelopes(&replay_b.text()).len(), 1);
+
+    let stats = get(s.publ, "/server-stat/").await;
+    let v: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert_eq!(v[0]["bxpush"]["published"], 2);
+    assert_eq!(v[0]["daily"]["messages"], serde_json::json!({"unknown": 2}));
+    assert!(v[0]["daily"]["requests"].get("incomingMessages").is_none());
+}

@@ -311,3 +311,16 @@ pub async fn eventually(secs: u64, mut f: impl AsyncFnMut() -> bool) {
     }
     panic!("condition not reached in {secs} s");
 }
+
+/// Wait until `c`'s private channel is online on the server whose publish listener is
+/// `publ`: a subscriber is registered on it (its replay read and live registration are
+/// done), so what is published from now on reaches it. Only for a channel nobody
+/// subscribed before: presence outlives a connection by `online_ttl`.
+pub async fn wait_online(publ: SocketAddr, c: &Channel) {
+    let hex = c.private.to_hex();
+    eventually(10, async || {
+        let r = get(publ, &format!("/bitrix/pub/?CHANNEL_ID={hex}")).await;
+        r.status == 200 && r.text().contains(&hex)
+    })
+    .await;
+}
