@@ -234,7 +234,7 @@ async fn protobuf_channel_stats_and_server_stats() {
     let s = TestServer::start().await;
     let online = Channel::random();
     let _ws = ws_connect(s.sub, &format!("CHANNEL_ID={}", enc(&online.descriptor()))).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_online(s.publ, &online).await;
     let req = proto::RequestBatch {
         requests: vec![proto::Request {
             command: Some(proto::request::Command::ChannelStats(
@@ -340,7 +340,7 @@ async fn site_checker_check_pull_stream_passes() {
         c.shared_descriptor()
     );
     sock.write_all(req.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_online(s.publ, &c).await;
     let token = "5d41402abc4b2a76b9719d911017c592";
     let publish = format!(
         "POST /bitrix/pub/?CHANNEL_ID={} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 32\r\n\r\n{token}",
