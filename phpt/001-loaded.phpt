@@ -23,8 +23,10 @@ BxPush\Compat\CPullWatch: yes
 BxPush\Compat\CPullStack: yes
 BxPush\Compat\autoload
 BxPush\channel_stats
+BxPush\encode_pull_batches
 BxPush\flush
 BxPush\publish
+BxPush\send_pull_messages
 BxPush\sign_channel
 BxPush\sign_public_channel
 BxPush\signature
