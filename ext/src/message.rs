@@ -5,6 +5,7 @@ use bytes::Bytes;
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
 
 use bxcore::client_config::{REVISION_MOBILE, REVISION_WEB};
+use bxcore::protocol::pull_batch;
 
 use crate::php::{self, describe};
 use crate::settings::Settings;
@@ -27,12 +28,10 @@ fn check_body(b: Vec<u8>) -> Result<Bytes, String> {
     Ok(Bytes::from(b))
 }
 
-/// `<module>_<command>` with every non-word character removed (the protobuf `type`).
+/// `<module>_<command>` with every non-word character removed (the protobuf `type`, the
+/// statistics label): the pull module's rule, written once in the core.
 pub fn kind(module: &str, command: &str) -> String {
-    format!("{module}_{command}")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
+    pull_batch::label(module.as_bytes(), command.as_bytes())
 }
 
 /// A message given to `BxPush\publish`: a string is the body as is; an array is
