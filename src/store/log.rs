@@ -610,6 +610,28 @@ mod tests {
         assert_eq!(back.created, 1_699_999_999);
     }
 
+    /// Logs written before the hub's gate made receivers distinct may hold a channel twice
+    /// (a trusted protobuf `a/b/a`); such a record loads with each channel once, so the
+    /// history index (which no longer checks) holds the message once per channel.
+    #[test]
+    fn a_record_with_a_repeated_receiver_loads_it_once() {
+        let m = Message::new(
+            mid(3),
+            vec![ch(1)],
+            Bytes::from_static(b"x"),
+            60,
+            0,
+            Sender::Backend,
+        );
+        let mut buf = Vec::new();
+        encode_message_for(&m, &[ch(1), ch(2), ch(1)], &mut buf).unwrap();
+        let Record::Message(s) = decode(Bytes::copy_from_slice(&buf[8..])).unwrap() else {
+            panic!("not a message");
+        };
+        assert_eq!(s.receivers, vec![ch(1), ch(2), ch(1)]);
+        assert_eq!(&*s.into_message().receivers, &[ch(1), ch(2)]);
+    }
+
     #[test]
     fn many_receivers_split_into_records() {
         let receivers: Vec<ChannelKey> = (0..70_000u32)
