@@ -71,7 +71,7 @@ $(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json | $(APT_STAMP)
 # php and libclang, hence apt-deps).
 build: apt-deps
 	@command -v $(CARGO) >/dev/null 2>&1 || { echo "build: cargo not found (expected rustup's at $(HOME)/.cargo/bin)" >&2; exit 1; }
-	$(CARGO) build --release --locked -p bxpush -p bxpush-php
+	$(CARGO) build --release --locked -p bxpush -p bxpush-bench -p bxpush-php
 
 run: deps build
 	exec $(BXPUSH_BIN) serve
@@ -130,7 +130,7 @@ fmt:
 	$(CARGO) fmt --all -- --check
 
 lint:
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 clean-deps:
 	rm -rf $(DEPS_DIR) $(JS_DIR)/node_modules

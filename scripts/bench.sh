@@ -19,6 +19,8 @@ MD=${BENCH_MD:-BENCHMARKS.md}
 SCENARIOS=${BENCH_SCENARIOS:-"idle fanout latency sustained storm longpoll sse"}
 
 [ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
+# `bxpush bench` execs the bxpush-bench binary beside it (crate bench/).
+[ -x "$(dirname "$BIN")/bxpush-bench" ] || { echo "bench: $(dirname "$BIN")/bxpush-bench not built (make build)" >&2; exit 1; }
 # 19,000 connections: the server and each worker need that many descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 19600 ]; then

@@ -10,10 +10,10 @@
 //!   wire format; the owner's listener; the worker-side forwarder and spool; derived
 //!   per-user channels);
 //! - [`client_config`]: the config the stock Bitrix JS client gets for a user;
-//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole;
-//! - [`bench`]: `bxpush bench`, the load generator.
+//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
+//!
+//! `bxpush bench`, the load generator, is the crate `bxpush-bench` (`bench/`).
 
-pub mod bench;
 pub mod client_config;
 pub mod config;
 pub mod forward;

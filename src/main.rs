@@ -26,8 +26,14 @@ enum Command {
     /// Run the push server (replaces Bitrix's Node push-server).
     Serve(ServeArgs),
     /// Load-test a push server (bxpush or Bitrix's Node push-server): subscribers,
-    /// open-loop publishing, latency, loss, server memory and CPU.
-    Bench(bxpush::bench::BenchArgs),
+    /// open-loop publishing, latency, loss, server memory and CPU. Runs the
+    /// `bxpush-bench` binary installed beside this one (`bxpush bench --help`).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed on to `bxpush-bench` as they are.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Every flag may also come from `BXPUSH_<NAME>` or from the config file.
@@ -131,6 +137,12 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Bench { args } = &cli.command {
+        // Before the log subscriber: the bench prints its own progress.
+        let e = exec_bench(args);
+        eprintln!("bxpush bench: {e}");
+        return ExitCode::FAILURE;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BXPUSH_LOG")
@@ -139,13 +151,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Bench(args) => match bxpush::bench::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bxpush bench: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Bench { .. } => unreachable!("handled above"),
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -185,6 +191,28 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("history flush failed: {e}"))
     })
+}
+
+/// `bxpush bench ARGS` = `bxpush-bench ARGS`: the load generator is a crate of its own
+/// (`bench/`) so that the server library and the PHP extension never compile it. The
+/// binary beside this one wins over one on PATH (the pair is built and installed together).
+/// `exec` keeps the pid, so `--server-pid $$`-style scripts and signals behave as before.
+/// Returns only on failure.
+fn exec_bench(args: &[std::ffi::OsString]) -> String {
+    use std::os::unix::process::CommandExt;
+    const NAME: &str = "bxpush-bench";
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(NAME)))
+        .filter(|p| p.is_file());
+    let program = beside.clone().unwrap_or_else(|| PathBuf::from(NAME));
+    let e = std::process::Command::new(&program).args(args).exec();
+    match beside {
+        Some(p) => format!("cannot run {}: {e}", p.display()),
+        None => format!(
+            "{NAME} is neither beside this binary nor on PATH ({e}); build it with `cargo build --release -p bxpush-bench` (`make build` does)"
+        ),
+    }
 }
 
 /// A generated key is kept in the data dir so that channels stay valid across restarts.

@@ -1,14 +1,29 @@
 //! Smoke runs of `bxpush bench` against the real binary: the tool connects, publishes,
 //! and counts right on a clean run (every delivery accounted for, nothing lost,
 //! duplicated or reordered). No speed thresholds: this machine is shared. Loss,
-//! duplicate and reorder detection are unit-tested in `src/bench/accounting.rs`.
+//! duplicate and reorder detection are unit-tested in `bench/src/accounting.rs`.
+//!
+//! `bxpush bench` execs the `bxpush-bench` binary beside `bxpush`: `cargo test` (the
+//! workspace's default members) and `make build` build it; `cargo test --test bench_smoke`
+//! alone does not (run `cargo build --release -p bxpush-bench` first).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bxpush::bench::BenchResult;
+use bxpush_bench::BenchResult;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bxpush");
+
+/// `bxpush` as `bxpush bench` runs it, after checking that it has something to run.
+fn bxpush() -> Command {
+    let bench = Path::new(BIN).with_file_name("bxpush-bench");
+    assert!(
+        bench.is_file(),
+        "{} is missing: cargo build --release -p bxpush-bench",
+        bench.display()
+    );
+    Command::new(BIN)
+}
 
 /// A directory of its own for each run (the render test reads a whole directory).
 fn dir(name: &str) -> PathBuf {
@@ -19,7 +34,7 @@ fn dir(name: &str) -> PathBuf {
 
 fn bench(name: &str, args: &[&str]) -> BenchResult {
     let json = dir(name).join("result.json");
-    let out = Command::new(BIN)
+    let out = bxpush()
         .args([
             "bench",
             "--spawn-server",
@@ -101,7 +116,7 @@ fn websocket_text_shared_channels_two_workers() {
     );
 
     // BENCHMARKS.md renders from the JSON results.
-    let out = Command::new(BIN)
+    let out = bxpush()
         .args(["bench", "--render", dir("ws").to_str().unwrap()])
         .output()
         .unwrap();

@@ -11,8 +11,8 @@
 
 use prost::Message as _;
 
-use crate::protocol::envelope::{END, START};
-use crate::protocol::proto;
+use bxpush::protocol::envelope::{END, START};
+use bxpush::protocol::proto;
 
 const PREFIX: &[u8] = b"{\"module_id\":\"bench\",\"command\":\"";
 
@@ -221,8 +221,8 @@ mod tests {
 
     #[test]
     fn text_frames_with_several_envelopes() {
-        use crate::protocol::envelope::text_envelope;
-        use crate::protocol::MessageId;
+        use bxpush::protocol::envelope::text_envelope;
+        use bxpush::protocol::MessageId;
         let a = build(&sample(), 150);
         let b = build(
             &Fields {
@@ -255,8 +255,8 @@ mod tests {
 
     #[test]
     fn binary_frames() {
-        use crate::protocol::proto::{encode_outgoing_message, response_batch_of_messages};
-        use crate::protocol::MessageId;
+        use bxpush::protocol::proto::{encode_outgoing_message, response_batch_of_messages};
+        use bxpush::protocol::MessageId;
         let body = build(&sample(), 100);
         let mid = MessageId::new(1_700_000_000, 5);
         let one = encode_outgoing_message(&mid, &body, 60, 1, &proto::Sender::backend());

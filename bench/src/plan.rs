@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::body::ChannelKind;
-use crate::protocol::descriptor::sign_private_descriptor;
-use crate::protocol::{ChannelId, SignatureAlgo, Signer};
+use bxpush::protocol::descriptor::sign_private_descriptor;
+use bxpush::protocol::{ChannelId, SignatureAlgo, Signer};
 
 /// How subscribers map to channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -141,8 +141,8 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::descriptor::parse_channel_list;
-    use crate::protocol::Trust;
+    use bxpush::protocol::descriptor::parse_channel_list;
+    use bxpush::protocol::Trust;
 
     fn plan(layout: Layout) -> Plan {
         Plan {

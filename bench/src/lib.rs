@@ -1,8 +1,8 @@
-//! `bxpush bench`: a load generator for any server that speaks the Bitrix pull protocol
-//! (bxpush, or Bitrix's Node push-server for comparison).
+//! `bxpush bench` (the `bxpush-bench` binary): a load generator for any server that speaks
+//! the Bitrix pull protocol (bxpush, or Bitrix's Node push-server for comparison).
 //!
 //! The coordinator (this process) optionally starts the server pinned to a CPU, forks
-//! worker processes of itself (`bxpush bench --worker`, each holding at most
+//! worker processes of itself (`bxpush-bench --worker`, each holding at most
 //! `--per-worker` subscriber connections: a process may hold ~19,900 sockets), publishes
 //! at an open-loop rate through `/bitrix/pub/`, samples the server's memory, CPU and open
 //! files from `/proc`, and merges what the workers measured: publish→receive latency,
@@ -706,7 +706,7 @@ fn spawn_workers(
             report_ms: 250,
         };
         let mut child = Process::new(&exe)
-            .args(["bench", "--worker"])
+            .arg("--worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

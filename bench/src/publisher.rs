@@ -15,7 +15,7 @@ use super::body::{self, Fields};
 use super::http::HttpConn;
 use super::plan::Plan;
 use super::worker::{new_histogram, now_ns};
-use crate::protocol::proto;
+use bxpush::protocol::proto;
 
 /// How messages are published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
