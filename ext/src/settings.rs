@@ -17,20 +17,60 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::types::ZendStr;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs};
 
+use bxcore::forward::config::{
+    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_ITEMS,
+    DEFAULT_SERVER, DEFAULT_SPOOL_DIR,
+};
+use bxcore::forward::ForwarderConfig;
+use bxcore::handoff::PhpTarget;
 use bxcore::protocol::{SignatureAlgo, Signer};
 
 /// Every setting: name, default, who may change it, and its documentation (also in
-/// `php-stubs/bxpush.stubs.php` and README; a phpt checks they agree).
+/// `php-stubs/bxpush.stubs.php` and README; a phpt checks they agree). The defaults of
+/// the worker side are the core's constants (`bxcore::forward::config`): written once.
 pub struct Spec {
     pub name: &'static CStr,
     pub default: &'static CStr,
     pub system_only: bool,
 }
 
+/// `n` in decimal as a nul-terminated C string, made at compile time (an ini default is
+/// text; the constants are numbers).
+const fn decimal_bytes(n: u64) -> [u8; 21] {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut v = n;
+    loop {
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut out = [0u8; 21];
+    let mut i = 0;
+    while i < len {
+        out[i] = digits[len - 1 - i];
+        i += 1;
+    }
+    out
+}
+
+macro_rules! decimal {
+    ($n:expr) => {{
+        const BYTES: [u8; 21] = decimal_bytes($n as u64);
+        match CStr::from_bytes_until_nul(&BYTES) {
+            Ok(c) => c,
+            Err(_) => panic!("decimal_bytes ends with a nul"),
+        }
+    }};
+}
+
 pub const SPECS: [Spec; 12] = [
     Spec {
         name: c"bxpush.server",
-        default: c"/run/bxpush/php.sock",
+        default: DEFAULT_SERVER,
         system_only: false,
     },
     Spec {
@@ -50,12 +90,12 @@ pub const SPECS: [Spec; 12] = [
     },
     Spec {
         name: c"bxpush.spool_dir",
-        default: c"/var/spool/bxpush",
+        default: DEFAULT_SPOOL_DIR,
         system_only: false,
     },
     Spec {
         name: c"bxpush.flush_timeout_ms",
-        default: c"200",
+        default: decimal!(DEFAULT_FLUSH_TIMEOUT_MS),
         system_only: false,
     },
     Spec {
@@ -75,17 +115,17 @@ pub const SPECS: [Spec; 12] = [
     },
     Spec {
         name: c"bxpush.connect_timeout_ms",
-        default: c"100",
+        default: decimal!(DEFAULT_CONNECT_TIMEOUT_MS),
         system_only: false,
     },
     Spec {
         name: c"bxpush.queue_items",
-        default: c"10000",
+        default: decimal!(DEFAULT_QUEUE_ITEMS),
         system_only: true,
     },
     Spec {
         name: c"bxpush.queue_bytes",
-        default: c"16777216",
+        default: decimal!(DEFAULT_QUEUE_BYTES),
         system_only: true,
     },
 ];
@@ -108,25 +148,58 @@ pub struct Settings {
     /// Built from `signature_key` + `signature_algo` when either changes: building one
     /// hashes the key (two HMAC blocks), which a send must not pay for.
     signer: Option<Signer>,
+    /// Built from the settings it is made of when one of them changes, so a send neither
+    /// parses `bxpush.server` nor copies strings, and finds its forwarder by pointer.
+    /// `Err`: `bxpush.server` does not parse (the message says why).
+    forwarder: Result<Arc<ForwarderConfig>, String>,
 }
 
 impl Settings {
-    const fn defaults() -> Self {
-        Settings {
-            server: String::new(),
+    /// What the values are before the engine calls the handlers (they set every entry at
+    /// start-up, from its default or php.ini).
+    fn defaults() -> Self {
+        let text = |c: &CStr| c.to_str().unwrap_or_default().to_string();
+        let mut s = Settings {
+            server: text(DEFAULT_SERVER),
             signature_key: String::new(),
             signature_algo: SignatureAlgo::Sha1,
             bitrix_compat: true,
-            spool_dir: String::new(),
-            flush_timeout_ms: 200,
+            spool_dir: text(DEFAULT_SPOOL_DIR),
+            flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
             channel_ttl: 43205,
             public_url: String::new(),
             server_name: String::new(),
-            connect_timeout_ms: 100,
-            queue_items: 10000,
-            queue_bytes: 16 << 20,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            queue_items: DEFAULT_QUEUE_ITEMS,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             signer: None,
-        }
+            forwarder: Err(String::new()),
+        };
+        s.rebuild_forwarder();
+        s
+    }
+
+    /// How this process's forwarder reaches the owner (built when a setting changed).
+    pub fn forwarder(&self) -> Result<&Arc<ForwarderConfig>, String> {
+        self.forwarder.as_ref().map_err(Clone::clone)
+    }
+
+    fn rebuild_forwarder(&mut self) {
+        self.forwarder = self
+            .server
+            .parse::<PhpTarget>()
+            .map_err(|e| format!("bxpush.server: {e}"))
+            .map(|target| {
+                Arc::new(ForwarderConfig {
+                    target,
+                    signature_key: (!self.signature_key.is_empty())
+                        .then(|| self.signature_key.clone()),
+                    spool_dir: PathBuf::from(&self.spool_dir),
+                    queue_items: self.queue_items,
+                    queue_bytes: self.queue_bytes,
+                    connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+                })
+            });
     }
 
     /// The signer of `bxpush.signature_key`, `None` when the key is empty.
@@ -141,10 +214,6 @@ impl Settings {
 
     pub fn flush_timeout(&self) -> Duration {
         Duration::from_millis(self.flush_timeout_ms)
-    }
-
-    pub fn spool_path(&self) -> PathBuf {
-        PathBuf::from(&self.spool_dir)
     }
 }
 
@@ -192,6 +261,10 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
     }
     if idx == 1 || idx == 2 {
         s.rebuild_signer();
+    }
+    // bxpush.server, signature_key, spool_dir, connect_timeout_ms, queue_items, queue_bytes
+    if matches!(idx, 0 | 1 | 4 | 9 | 10 | 11) {
+        s.rebuild_forwarder();
     }
     *slot = Some(Arc::new(s));
     Ok(())
