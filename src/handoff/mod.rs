@@ -12,7 +12,13 @@
 //! The worker side is [`crate::forward`] (std threads, no tokio); the owner side is
 //! [`crate::ingress`] (tokio, inside the runtime).
 
+mod auth;
+mod error;
+mod frame;
+mod item_codec;
+mod primitives;
 pub mod queue;
+mod spool_format;
 pub mod wire;
 
 use std::fmt;
