@@ -1,17 +1,17 @@
 //! One blocking connection from a worker to the owner: connect (bounded), handshake,
 //! frames with deadlines. Plain std sockets; every wait is bounded and can be cut short by
 //! a stop flag (checked every [`SLICE`]) or by `shutdown(2)` on the socket from another
-//! thread (see [`SocketSlot`]).
+//! thread (see [`SocketSlot`]). Sockets are socket2's; only poll(2) is called directly.
 
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::handoff::os_random;
 use crate::handoff::wire::{
@@ -23,63 +23,27 @@ use crate::handoff::PhpTarget;
 /// Longest single blocking wait before the stop flag is looked at again.
 pub const SLICE: Duration = Duration::from_millis(50);
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn fd(&self) -> RawFd {
-        match self {
-            Stream::Unix(s) => s.as_raw_fd(),
-            Stream::Tcp(s) => s.as_raw_fd(),
-        }
-    }
-    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
-        let t = Some(t.max(Duration::from_millis(1)));
-        match self {
-            Stream::Unix(s) => s.set_read_timeout(t),
-            Stream::Tcp(s) => s.set_read_timeout(t),
-        }
-    }
-    fn set_write_timeout(&self, t: Duration) -> io::Result<()> {
-        let t = Some(t.max(Duration::from_millis(1)));
-        match self {
-            Stream::Unix(s) => s.set_write_timeout(t),
-            Stream::Tcp(s) => s.set_write_timeout(t),
-        }
-    }
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-/// The socket of the live connection, so that another thread can `shutdown(2)` it and
-/// wake a blocked read or write at once. The owner of the connection clears the slot
-/// (under its lock) before closing the fd, so a shutdown never hits a reused descriptor.
+/// The live connection's socket, so that another thread can `shutdown(2)` it and wake a
+/// blocked read or write at once. It holds a duplicate of the connection's descriptor
+/// (shutdown acts on the socket, not on one descriptor), closed when the link drops: no
+/// raw descriptor number that could meanwhile name another file.
 #[derive(Default)]
-pub struct SocketSlot(Mutex<Option<RawFd>>);
+pub struct SocketSlot(Mutex<Option<Socket>>);
 
 impl SocketSlot {
-    fn set(&self, fd: Option<RawFd>) {
-        *self.0.lock() = fd;
+    fn set(&self, s: Option<Socket>) {
+        *self.0.lock() = s;
     }
     pub fn shutdown(&self) {
-        if let Some(fd) = *self.0.lock() {
-            // SAFETY: the fd is open while it is in the slot (see the type's doc).
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-            }
+        if let Some(s) = &*self.0.lock() {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 }
 
 /// An established, authenticated connection.
 pub struct Link<'a> {
-    stream: Stream,
+    stream: Socket,
     session: Session,
     stop: &'a AtomicBool,
     slot: Option<&'a SocketSlot>,
@@ -115,7 +79,7 @@ impl<'a> Link<'a> {
         slot: Option<&'a SocketSlot>,
     ) -> io::Result<(Link<'a>, u64)> {
         let stream = match target {
-            PhpTarget::Unix(p) => Stream::Unix(connect_unix(p, connect_deadline, stop)?),
+            PhpTarget::Unix(p) => connect_unix(p, connect_deadline, stop)?,
             PhpTarget::Tcp(a) => {
                 if key.is_none() {
                     return Err(io::Error::new(
@@ -125,12 +89,12 @@ impl<'a> Link<'a> {
                 }
                 let s = connect_tcp(a, connect_deadline, stop)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {a}: {e}")))?;
-                let _ = s.set_nodelay(true);
-                Stream::Tcp(s)
+                let _ = s.set_tcp_nodelay(true);
+                s
             }
         };
         if let Some(slot) = slot {
-            slot.set(Some(stream.fd()));
+            slot.set(Some(stream.try_clone()?));
         }
         let mut link = Link {
             stream,
@@ -229,7 +193,6 @@ impl<'a> Link<'a> {
     }
 
     fn write_all(&mut self, mut buf: &[u8], deadline: Instant) -> io::Result<()> {
-        let fd = self.stream.fd();
         while !buf.is_empty() {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(stopped());
@@ -238,24 +201,22 @@ impl<'a> Link<'a> {
             if left.is_zero() {
                 return Err(timed_out("writing to the bxpush server"));
             }
-            self.stream.set_write_timeout(left.min(SLICE))?;
-            // send(2) with MSG_NOSIGNAL: a closed peer is EPIPE, never a SIGPIPE that
-            // would kill the PHP process.
-            // SAFETY: buf is a valid slice; fd is open for the lifetime of self.stream.
-            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted
-                    | io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut => continue,
-                    _ => return Err(e),
-                }
+            self.stream
+                .set_write_timeout(Some(at_least_1ms(left.min(SLICE))))?;
+            // MSG_NOSIGNAL: a closed peer is EPIPE, never a SIGPIPE that would kill the
+            // PHP process (socket2's plain send does not add it).
+            match self.stream.send_with_flags(buf, libc::MSG_NOSIGNAL) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
             }
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            buf = &buf[n as usize..];
         }
         Ok(())
     }
@@ -269,8 +230,9 @@ impl<'a> Link<'a> {
             if left.is_zero() {
                 return Err(timed_out("waiting for the bxpush server"));
             }
-            self.stream.set_read_timeout(left.min(SLICE))?;
-            match self.stream.read(buf) {
+            self.stream
+                .set_read_timeout(Some(at_least_1ms(left.min(SLICE))))?;
+            match (&self.stream).read(buf) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -329,42 +291,27 @@ fn unexpected(f: &Frame, wanted: &str) -> io::Error {
     )
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+/// A zero socket timeout means "none" (block forever): never pass one.
+fn at_least_1ms(d: Duration) -> Duration {
+    d.max(Duration::from_millis(1))
 }
 
-fn new_socket(domain: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned by the returned OwnedFd.
-    let fd = cvt(unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
-    // SAFETY: fd was just created and is not owned elsewhere.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-        cvt(libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            flags & !libc::O_NONBLOCK,
-        ))?;
+/// Start a non-blocking connect of a new socket (close-on-exec: socket2's default).
+/// `Ok(true)`: connected at once; `Ok(false)`: in progress ([`finish_connect`]).
+fn start_connect(domain: Domain, addr: &SockAddr) -> io::Result<(Socket, bool)> {
+    let s = Socket::new(domain, Type::STREAM, None)?;
+    s.set_nonblocking(true)?;
+    match s.connect(addr) {
+        Ok(()) => Ok((s, true)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok((s, false)),
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
 /// Wait until a non-blocking connect finishes, in slices (stop flag), before `deadline`.
-fn finish_connect(fd: &OwnedFd, deadline: Instant, stop: &AtomicBool) -> io::Result<()> {
+/// poll(2) is the one call here socket2 does not wrap (it has `connect_timeout`, but that
+/// cannot be cut short by a stop flag, which MSHUTDOWN needs within 50 ms).
+fn finish_connect(s: &Socket, deadline: Instant, stop: &AtomicBool) -> io::Result<()> {
     loop {
         if stop.load(Ordering::Relaxed) {
             return Err(stopped());
@@ -375,11 +322,11 @@ fn finish_connect(fd: &OwnedFd, deadline: Instant, stop: &AtomicBool) -> io::Res
         }
         let ms = left.min(SLICE).as_millis().max(1) as libc::c_int;
         let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
+            fd: s.as_raw_fd(),
             events: libc::POLLOUT,
             revents: 0,
         };
-        // SAFETY: one valid pollfd.
+        // SAFETY: one valid pollfd on a descriptor `s` keeps open.
         let r = unsafe { libc::poll(&mut p, 1, ms) };
         if r < 0 {
             let e = io::Error::last_os_error();
@@ -391,138 +338,44 @@ fn finish_connect(fd: &OwnedFd, deadline: Instant, stop: &AtomicBool) -> io::Res
         if r == 0 {
             continue;
         }
-        let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: err/len are valid out-parameters of the right size.
-        cvt(unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        })?;
-        return if err == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::from_raw_os_error(err))
+        return match s.take_error()? {
+            None => Ok(()),
+            Some(e) => Err(e),
         };
     }
 }
 
-fn connect_tcp(addr: &SocketAddr, deadline: Instant, stop: &AtomicBool) -> io::Result<TcpStream> {
-    let (domain, storage, len) = sockaddr_of(addr);
-    let fd = new_socket(domain)?;
-    // SAFETY: storage holds a valid sockaddr of `len` bytes.
-    let r = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
-        finish_connect(&fd, deadline, stop)?;
+fn connect_tcp(addr: &SocketAddr, deadline: Instant, stop: &AtomicBool) -> io::Result<Socket> {
+    let (s, done) = start_connect(Domain::for_address(*addr), &SockAddr::from(*addr))?;
+    if !done {
+        finish_connect(&s, deadline, stop)?;
     }
-    set_blocking(&fd)?;
-    Ok(TcpStream::from(fd))
-}
-
-fn sockaddr_of(addr: &SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe {
-                std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin);
-            }
-            (
-                libc::AF_INET,
-                storage,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe {
-                std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6);
-            }
-            (
-                libc::AF_INET6,
-                storage,
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        }
-    }
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 /// Connect a unix socket without ever blocking: a listener whose backlog is full answers
 /// EAGAIN, retried until `deadline` (a blocking connect would wait forever for an owner
 /// that is stopped but still holds the socket).
-fn connect_unix(path: &Path, deadline: Instant, stop: &AtomicBool) -> io::Result<UnixStream> {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: an all-zero sockaddr_un is valid.
-    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= sun.sun_path.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "unix socket path {} is longer than {} bytes",
-                path.display(),
-                sun.sun_path.len() - 1
-            ),
-        ));
-    }
-    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in sun.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+fn connect_unix(path: &Path, deadline: Instant, stop: &AtomicBool) -> io::Result<Socket> {
+    let addr = SockAddr::unix(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("unix socket path {}: {e}", path.display()),
+        )
+    })?;
     loop {
-        let fd = new_socket(libc::AF_UNIX)?;
-        // SAFETY: sun is a valid sockaddr_un of at least `len` bytes.
-        let r = unsafe {
-            libc::connect(
-                fd.as_raw_fd(),
-                (&sun as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        };
-        if r == 0 {
-            set_blocking(&fd)?;
-            return Ok(UnixStream::from(fd));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINPROGRESS) => {
-                finish_connect(&fd, deadline, stop)?;
-                set_blocking(&fd)?;
-                return Ok(UnixStream::from(fd));
+        let e = match start_connect(Domain::UNIX, &addr) {
+            Ok((s, done)) => {
+                if !done {
+                    finish_connect(&s, deadline, stop)?;
+                }
+                s.set_nonblocking(false)?;
+                return Ok(s);
             }
+            Err(e) => e,
+        };
+        match e.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::EINTR) => {
                 if stop.load(Ordering::Relaxed) {
                     return Err(stopped());
