@@ -1,6 +1,15 @@
 //! Server configuration: one set of keys, read from (highest first) command-line flags,
 //! `BXPUSH_*` environment variables, a TOML file with the same keys, the Node
 //! push-server's own JSON config, and the defaults below.
+//!
+//! Every key is declared once, in the [`settings!`] table at the end of this comment's
+//! module: its documentation (also the `--help` text), its type in a [`Layer`] (what a
+//! flag, a variable or the file gives), its type in the resolved [`Config`], its default,
+//! the check that turns one into the other, and its environment variable. The macro
+//! writes [`Config`], its `Default`, [`Layer`] (serde for the file; `clap::Args` for the
+//! flags, derived only with the `cli` feature so the library the PHP extension links
+//! never compiles clap), [`Layer::over`] and [`Layer::resolve`]. Adding a setting is one
+//! entry.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,204 +20,153 @@ use serde::Deserialize;
 use crate::handoff::PhpTarget;
 use crate::protocol::SignatureAlgo;
 
-/// The resolved configuration of a running server.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Subscribers: WebSocket, long polling, SSE and client publishing.
-    pub listen_sub: SocketAddr,
-    /// Trusted publishing (`/bitrix/pub/`) and `/server-stat/`.
-    pub listen_pub: SocketAddr,
-    /// The socket PHP workers hand events to (unix socket or TCP); `None` = not served.
-    pub listen_php: Option<PhpTarget>,
-    /// The pull module's `signature_key`; `None` = channels are not signed.
-    pub signature_key: Option<String>,
-    pub signature_algo: SignatureAlgo,
-    /// Where history survives restarts; `None` = memory only.
-    pub data_dir: Option<PathBuf>,
-    pub long_poll_timeout: Duration,
-    pub ws_ping_interval: Duration,
-    pub sse_heartbeat: Duration,
-    pub message_ttl: u32,
-    pub online_ttl: u64,
-    pub max_payload: usize,
-    pub max_conn_per_channel: usize,
-    pub max_messages_per_request: usize,
-    pub max_channels_per_request: usize,
-    pub max_history_per_channel: usize,
-    /// Body bytes kept in history in all; the oldest messages go first.
-    pub max_history_bytes: u64,
-    pub max_queue_per_connection: usize,
-    pub max_connections: usize,
-    pub fsync: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen_sub: "127.0.0.1:8010".parse().expect("literal address"),
-            listen_pub: "127.0.0.1:9010".parse().expect("literal address"),
-            listen_php: None,
-            signature_key: None,
-            signature_algo: SignatureAlgo::Sha1,
-            data_dir: None,
-            long_poll_timeout: Duration::from_secs(40),
-            ws_ping_interval: Duration::from_secs(120),
-            sse_heartbeat: Duration::from_secs(15),
-            message_ttl: 86_400,
-            online_ttl: 130,
-            max_payload: 1_048_576,
-            max_conn_per_channel: 100,
-            max_messages_per_request: 100,
-            max_channels_per_request: 100,
-            max_history_per_channel: 1000,
-            max_history_bytes: 256 * 1024 * 1024,
-            max_queue_per_connection: 1024,
-            // A process here may hold about 19,900 descriptors; keep room for files.
-            max_connections: 19_000,
-            fsync: false,
+/// Declares every key once (see the module doc). Entry:
+/// `/// doc` `name: LayerType => ConfigType = default, check, "BXPUSH_NAME" [, clap(args)];`
+/// where `check(value, "name") -> Result<ConfigType, String>`.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident : $layer:ty => $config:ty = $default:expr, $check:expr, $env:literal
+        $(, clap($($cli:tt)*))? ;
+    )*) => {
+        /// The resolved configuration of a running server.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $config, )*
         }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $( $name: $default, )* }
+            }
+        }
+
+        /// One source of settings; every key optional. The TOML file uses exactly these
+        /// keys, the flags are the same names with dashes, the environment `BXPUSH_` +
+        /// upper case.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[cfg_attr(feature = "cli", derive(clap::Args))]
+        pub struct Layer {
+            $(
+                $(#[doc = $doc])*
+                #[cfg_attr(feature = "cli", arg(long, env = $env $(, $($cli)*)?))]
+                pub $name: Option<$layer>,
+            )*
+        }
+
+        impl Layer {
+            /// `self` wins over `lower` key by key.
+            pub fn over(self, lower: Layer) -> Layer {
+                Layer { $( $name: self.$name.or(lower.$name), )* }
+            }
+
+            /// Apply on top of the defaults, checking values. Errors name the key and the fix.
+            pub fn resolve(self) -> Result<Config, String> {
+                let d = Config::default();
+                Ok(Config {
+                    $( $name: match self.$name {
+                        Some(v) => ($check)(v, stringify!($name))?,
+                        None => d.$name,
+                    }, )*
+                })
+            }
+        }
+    };
+}
+
+/// Taken as given.
+fn any<T>(v: T, _key: &str) -> Result<T, String> {
+    Ok(v)
+}
+
+/// Optional in the config (no default), taken as given.
+fn some<T>(v: T, _key: &str) -> Result<Option<T>, String> {
+    Ok(Some(v))
+}
+
+fn positive<T: PartialEq + Default>(v: T, key: &str) -> Result<T, String> {
+    if v == T::default() {
+        return Err(format!("{key} must be greater than 0"));
     }
+    Ok(v)
 }
 
-/// One source of settings; every key optional. The TOML file uses exactly these keys,
-/// the flags are the same names with dashes, the environment `BXPUSH_` + upper case.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen_sub: Option<SocketAddr>,
-    pub listen_pub: Option<SocketAddr>,
-    pub listen_php: Option<PhpTarget>,
-    pub signature_key: Option<String>,
-    pub signature_algo: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub long_poll_timeout: Option<u64>,
-    pub ws_ping_interval: Option<u64>,
-    pub sse_heartbeat: Option<u64>,
-    pub message_ttl: Option<u32>,
-    pub online_ttl: Option<u64>,
-    pub max_payload: Option<usize>,
-    pub max_conn_per_channel: Option<usize>,
-    pub max_messages_per_request: Option<usize>,
-    pub max_channels_per_request: Option<usize>,
-    pub max_history_per_channel: Option<usize>,
-    pub max_history_bytes: Option<u64>,
-    pub max_queue_per_connection: Option<usize>,
-    pub max_connections: Option<usize>,
-    pub fsync: Option<bool>,
+fn seconds(v: u64, key: &str) -> Result<Duration, String> {
+    if v == 0 {
+        return Err(format!("{key} must be at least 1 second"));
+    }
+    Ok(Duration::from_secs(v))
 }
 
-macro_rules! merge_fields {
-    ($hi:expr, $lo:expr, $($f:ident),*) => { Layer { $($f: $hi.$f.or($lo.$f)),* } };
+/// Empty = channels are not signed.
+fn key(v: String, _key: &str) -> Result<Option<String>, String> {
+    Ok(Some(v).filter(|k| !k.is_empty()))
+}
+
+fn algo(v: String, key: &str) -> Result<SignatureAlgo, String> {
+    v.parse().map_err(|e| format!("{key}: {e}"))
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("literal address")
+}
+
+settings! {
+    /// Subscribers (WebSocket, long polling, SSE, client publish). Default 127.0.0.1:8010.
+    listen_sub: SocketAddr => SocketAddr = addr("127.0.0.1:8010"), any, "BXPUSH_LISTEN_SUB";
+    /// Trusted publishing (`/bitrix/pub/`) and stats. Default 127.0.0.1:9010.
+    listen_pub: SocketAddr => SocketAddr = addr("127.0.0.1:9010"), any, "BXPUSH_LISTEN_PUB";
+    /// Where PHP-FPM workers (extension=bxpush) hand events over: a unix socket path
+    /// (`/run/bxpush/php.sock`, `unix:/path`) or `127.0.0.1:PORT` (frames authenticated with
+    /// the signature key). Default: none.
+    listen_php: PhpTarget => Option<PhpTarget> = None, some, "BXPUSH_LISTEN_PHP";
+    /// The pull module's signature key. Absent: one is generated (and kept in
+    /// --data-dir). Empty: channels are not signed.
+    signature_key: String => Option<String> = None, key, "BXPUSH_SIGNATURE_KEY",
+        clap(hide_env_values = true);
+    /// sha1 (default) or sha256, as the pull module's signature_algo.
+    signature_algo: String => SignatureAlgo = SignatureAlgo::Sha1, algo, "BXPUSH_SIGNATURE_ALGO";
+    /// Where history survives restarts. Absent: memory only.
+    data_dir: PathBuf => Option<PathBuf> = None, some, "BXPUSH_DATA_DIR";
+    /// Seconds a long poll is held before 304. Default 40.
+    long_poll_timeout: u64 => Duration = Duration::from_secs(40), seconds,
+        "BXPUSH_LONG_POLL_TIMEOUT";
+    /// Seconds between WebSocket pings; a peer that misses one is dropped. Default 120.
+    ws_ping_interval: u64 => Duration = Duration::from_secs(120), seconds,
+        "BXPUSH_WS_PING_INTERVAL";
+    /// Seconds between SSE heartbeat comments. Default 15.
+    sse_heartbeat: u64 => Duration = Duration::from_secs(15), seconds, "BXPUSH_SSE_HEARTBEAT";
+    /// Longest a message is kept in history, seconds (`Message-Expiry` is capped to it).
+    /// Default 86400.
+    message_ttl: u32 => u32 = 86_400, any, "BXPUSH_MESSAGE_TTL";
+    /// Seconds a channel stays online after its last activity. Default 130.
+    online_ttl: u64 => u64 = 130, any, "BXPUSH_ONLINE_TTL";
+    /// Largest request body or WebSocket frame, bytes. Default 1048576.
+    max_payload: usize => usize = 1_048_576, positive, "BXPUSH_MAX_PAYLOAD";
+    /// Connections per public channel; the oldest is closed with 4029. Default 100.
+    max_conn_per_channel: usize => usize = 100, positive, "BXPUSH_MAX_CONN_PER_CHANNEL";
+    /// Messages per publish request. Default 100.
+    max_messages_per_request: usize => usize = 100, positive,
+        "BXPUSH_MAX_MESSAGES_PER_REQUEST";
+    /// Channels per request. Default 100.
+    max_channels_per_request: usize => usize = 100, positive,
+        "BXPUSH_MAX_CHANNELS_PER_REQUEST";
+    /// Messages kept per channel. Default 1000.
+    max_history_per_channel: usize => usize = 1000, positive, "BXPUSH_MAX_HISTORY_PER_CHANNEL";
+    /// Body bytes kept in history in all; the oldest go first. Default 268435456 (256 MiB).
+    max_history_bytes: u64 => u64 = 256 * 1024 * 1024, positive, "BXPUSH_MAX_HISTORY_BYTES";
+    /// Messages queued for one connection before it is cut off. Default 1024.
+    max_queue_per_connection: usize => usize = 1024, positive,
+        "BXPUSH_MAX_QUEUE_PER_CONNECTION";
+    /// Open connections on both listeners together. Default 19000 (a process here may
+    /// hold about 19,900 descriptors; the rest is room for files).
+    max_connections: usize => usize = 19_000, positive, "BXPUSH_MAX_CONNECTIONS";
+    /// fsync the history log after every stored message (survives power loss).
+    fsync: bool => bool = false, any, "BXPUSH_FSYNC";
 }
 
 impl Layer {
-    /// `self` wins over `lower` key by key.
-    pub fn over(self, lower: Layer) -> Layer {
-        merge_fields!(
-            self,
-            lower,
-            listen_sub,
-            listen_pub,
-            listen_php,
-            signature_key,
-            signature_algo,
-            data_dir,
-            long_poll_timeout,
-            ws_ping_interval,
-            sse_heartbeat,
-            message_ttl,
-            online_ttl,
-            max_payload,
-            max_conn_per_channel,
-            max_messages_per_request,
-            max_channels_per_request,
-            max_history_per_channel,
-            max_history_bytes,
-            max_queue_per_connection,
-            max_connections,
-            fsync
-        )
-    }
-
-    /// Apply on top of the defaults, checking values. Errors name the key and the fix.
-    pub fn resolve(self) -> Result<Config, String> {
-        let d = Config::default();
-        let secs = |v: Option<u64>, def: Duration, key: &str| -> Result<Duration, String> {
-            match v {
-                Some(0) => Err(format!("{key} must be at least 1 second")),
-                Some(s) => Ok(Duration::from_secs(s)),
-                None => Ok(def),
-            }
-        };
-        let signature_algo = match self.signature_algo {
-            Some(a) => a
-                .parse::<SignatureAlgo>()
-                .map_err(|e| format!("signature_algo: {e}"))?,
-            None => d.signature_algo,
-        };
-        let positive = |v: Option<usize>, def: usize, key: &str| -> Result<usize, String> {
-            match v {
-                Some(0) => Err(format!("{key} must be greater than 0")),
-                Some(n) => Ok(n),
-                None => Ok(def),
-            }
-        };
-        Ok(Config {
-            listen_sub: self.listen_sub.unwrap_or(d.listen_sub),
-            listen_pub: self.listen_pub.unwrap_or(d.listen_pub),
-            listen_php: self.listen_php,
-            signature_key: self.signature_key.filter(|k| !k.is_empty()),
-            signature_algo,
-            data_dir: self.data_dir,
-            long_poll_timeout: secs(
-                self.long_poll_timeout,
-                d.long_poll_timeout,
-                "long_poll_timeout",
-            )?,
-            ws_ping_interval: secs(
-                self.ws_ping_interval,
-                d.ws_ping_interval,
-                "ws_ping_interval",
-            )?,
-            sse_heartbeat: secs(self.sse_heartbeat, d.sse_heartbeat, "sse_heartbeat")?,
-            message_ttl: self.message_ttl.unwrap_or(d.message_ttl),
-            online_ttl: self.online_ttl.unwrap_or(d.online_ttl),
-            max_payload: positive(self.max_payload, d.max_payload, "max_payload")?,
-            max_conn_per_channel: positive(
-                self.max_conn_per_channel,
-                d.max_conn_per_channel,
-                "max_conn_per_channel",
-            )?,
-            max_messages_per_request: positive(
-                self.max_messages_per_request,
-                d.max_messages_per_request,
-                "max_messages_per_request",
-            )?,
-            max_channels_per_request: positive(
-                self.max_channels_per_request,
-                d.max_channels_per_request,
-                "max_channels_per_request",
-            )?,
-            max_history_per_channel: positive(
-                self.max_history_per_channel,
-                d.max_history_per_channel,
-                "max_history_per_channel",
-            )?,
-            max_history_bytes: match self.max_history_bytes {
-                Some(0) => return Err("max_history_bytes must be greater than 0".into()),
-                Some(n) => n,
-                None => d.max_history_bytes,
-            },
-            max_queue_per_connection: positive(
-                self.max_queue_per_connection,
-                d.max_queue_per_connection,
-                "max_queue_per_connection",
-            )?,
-            max_connections: positive(self.max_connections, d.max_connections, "max_connections")?,
-            fsync: self.fsync.unwrap_or(d.fsync),
-        })
-    }
-
     /// Read a config file: `*.json` is the Node push-server's format, anything else TOML.
     pub fn from_file(path: &Path) -> Result<Layer, String> {
         let text = std::fs::read_to_string(path)
@@ -279,6 +237,34 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_layer_resolves_to_the_defaults() {
+        let c = Layer::default().resolve().unwrap();
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
+    }
+
+    /// The table spells each environment variable (a macro cannot upper-case a name):
+    /// every one must be `BXPUSH_` + its key, and every key a `--flag-with-dashes`.
+    #[cfg(feature = "cli")]
+    #[test]
+    fn every_flag_and_variable_is_named_after_its_key() {
+        use clap::Args;
+        let cmd = Layer::augment_args(clap::Command::new("serve"));
+        let mut n = 0;
+        for arg in cmd.get_arguments() {
+            let key = arg.get_id().as_str();
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert_eq!(env, format!("BXPUSH_{}", key.to_uppercase()), "{key}");
+            assert_eq!(
+                arg.get_long(),
+                Some(key.replace('_', "-").as_str()),
+                "{key}"
+            );
+            n += 1;
+        }
+        assert!(n > 0, "no flags derived");
+    }
 
     #[test]
     fn node_sub_config_maps_to_our_keys() {

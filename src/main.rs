@@ -36,103 +36,16 @@ enum Command {
     },
 }
 
-/// Every flag may also come from `BXPUSH_<NAME>` or from the config file.
+/// Every flag may also come from `BXPUSH_<NAME>` or from the config file. The flags are
+/// `config::Layer`'s: each key is declared once, in src/config.rs.
 #[derive(Args)]
 struct ServeArgs {
     /// Config file: TOML with the same keys as these flags (underscores), or the Node
     /// push-server's JSON (`push-server-sub-8010.json`).
     #[arg(long, env = "BXPUSH_CONFIG")]
     config: Option<PathBuf>,
-    /// Subscribers (WebSocket, long polling, SSE, client publish). Default 127.0.0.1:8010.
-    #[arg(long, env = "BXPUSH_LISTEN_SUB")]
-    listen_sub: Option<std::net::SocketAddr>,
-    /// Trusted publishing and stats. Default 127.0.0.1:9010.
-    #[arg(long, env = "BXPUSH_LISTEN_PUB")]
-    listen_pub: Option<std::net::SocketAddr>,
-    /// Where PHP-FPM workers (extension=bxpush) hand events over: a unix socket path
-    /// (`/run/bxpush/php.sock`, `unix:/path`) or `127.0.0.1:PORT` (frames authenticated with
-    /// the signature key). Default: none.
-    #[arg(long, env = "BXPUSH_LISTEN_PHP")]
-    listen_php: Option<bxpush::handoff::PhpTarget>,
-    /// The pull module's signature key. Absent: one is generated (and kept in
-    /// --data-dir). Empty: channels are not signed.
-    #[arg(long, env = "BXPUSH_SIGNATURE_KEY", hide_env_values = true)]
-    signature_key: Option<String>,
-    /// sha1 (default) or sha256, as the pull module's signature_algo.
-    #[arg(long, env = "BXPUSH_SIGNATURE_ALGO")]
-    signature_algo: Option<String>,
-    /// Where history survives restarts. Absent: memory only.
-    #[arg(long, env = "BXPUSH_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Seconds a long poll is held before 304. Default 40.
-    #[arg(long, env = "BXPUSH_LONG_POLL_TIMEOUT")]
-    long_poll_timeout: Option<u64>,
-    /// Seconds between WebSocket pings; a peer that misses one is dropped. Default 120.
-    #[arg(long, env = "BXPUSH_WS_PING_INTERVAL")]
-    ws_ping_interval: Option<u64>,
-    /// Seconds between SSE heartbeat comments. Default 15.
-    #[arg(long, env = "BXPUSH_SSE_HEARTBEAT")]
-    sse_heartbeat: Option<u64>,
-    /// Longest a message is kept in history, seconds. Default 86400.
-    #[arg(long, env = "BXPUSH_MESSAGE_TTL")]
-    message_ttl: Option<u32>,
-    /// Seconds a channel stays online after its last activity. Default 130.
-    #[arg(long, env = "BXPUSH_ONLINE_TTL")]
-    online_ttl: Option<u64>,
-    /// Largest request body or WebSocket frame, bytes. Default 1048576.
-    #[arg(long, env = "BXPUSH_MAX_PAYLOAD")]
-    max_payload: Option<usize>,
-    /// Connections per public channel; the oldest is closed with 4029. Default 100.
-    #[arg(long, env = "BXPUSH_MAX_CONN_PER_CHANNEL")]
-    max_conn_per_channel: Option<usize>,
-    /// Messages per publish request. Default 100.
-    #[arg(long, env = "BXPUSH_MAX_MESSAGES_PER_REQUEST")]
-    max_messages_per_request: Option<usize>,
-    /// Channels per request. Default 100.
-    #[arg(long, env = "BXPUSH_MAX_CHANNELS_PER_REQUEST")]
-    max_channels_per_request: Option<usize>,
-    /// Messages kept per channel. Default 1000.
-    #[arg(long, env = "BXPUSH_MAX_HISTORY_PER_CHANNEL")]
-    max_history_per_channel: Option<usize>,
-    /// Body bytes kept in history in all; the oldest go first. Default 268435456 (256 MiB).
-    #[arg(long, env = "BXPUSH_MAX_HISTORY_BYTES")]
-    max_history_bytes: Option<u64>,
-    /// Messages queued for one connection before it is cut off. Default 1024.
-    #[arg(long, env = "BXPUSH_MAX_QUEUE_PER_CONNECTION")]
-    max_queue_per_connection: Option<usize>,
-    /// Open connections on both listeners together. Default 19000.
-    #[arg(long, env = "BXPUSH_MAX_CONNECTIONS")]
-    max_connections: Option<usize>,
-    /// fsync the history log after every stored message (survives power loss).
-    #[arg(long, env = "BXPUSH_FSYNC")]
-    fsync: Option<bool>,
-}
-
-impl ServeArgs {
-    fn layer(&self) -> Layer {
-        Layer {
-            listen_sub: self.listen_sub,
-            listen_pub: self.listen_pub,
-            listen_php: self.listen_php.clone(),
-            signature_key: self.signature_key.clone(),
-            signature_algo: self.signature_algo.clone(),
-            data_dir: self.data_dir.clone(),
-            long_poll_timeout: self.long_poll_timeout,
-            ws_ping_interval: self.ws_ping_interval,
-            sse_heartbeat: self.sse_heartbeat,
-            message_ttl: self.message_ttl,
-            online_ttl: self.online_ttl,
-            max_payload: self.max_payload,
-            max_conn_per_channel: self.max_conn_per_channel,
-            max_messages_per_request: self.max_messages_per_request,
-            max_channels_per_request: self.max_channels_per_request,
-            max_history_per_channel: self.max_history_per_channel,
-            max_history_bytes: self.max_history_bytes,
-            max_queue_per_connection: self.max_queue_per_connection,
-            max_connections: self.max_connections,
-            fsync: self.fsync,
-        }
-    }
+    #[command(flatten)]
+    layer: Layer,
 }
 
 fn main() -> ExitCode {
@@ -163,7 +76,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
-    let mut layer = args.layer();
+    let mut layer = args.layer;
     if let Some(path) = &args.config {
         layer = layer.over(Layer::from_file(path)?);
     }
