@@ -155,27 +155,29 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What the values are before the engine calls the handlers (they set every entry at
-    /// start-up, from its default or php.ini).
+    /// The values before the engine calls the handlers (it sets every entry at start-up,
+    /// from php.ini or its default): the defaults of [`SPECS`], parsed as `ini_set` would.
     fn defaults() -> Self {
-        let text = |c: &CStr| c.to_str().unwrap_or_default().to_string();
         let mut s = Settings {
-            server: text(DEFAULT_SERVER),
+            server: String::new(),
             signature_key: String::new(),
             signature_algo: SignatureAlgo::Sha1,
-            bitrix_compat: true,
-            spool_dir: text(DEFAULT_SPOOL_DIR),
-            flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
-            channel_ttl: 43205,
+            bitrix_compat: false,
+            spool_dir: String::new(),
+            flush_timeout_ms: 0,
+            channel_ttl: 0,
             public_url: String::new(),
             server_name: String::new(),
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-            queue_items: DEFAULT_QUEUE_ITEMS,
-            queue_bytes: DEFAULT_QUEUE_BYTES,
+            connect_timeout_ms: 0,
+            queue_items: 0,
+            queue_bytes: 0,
             signer: None,
             forwarder: Err(String::new()),
         };
-        s.rebuild_forwarder();
+        for (idx, spec) in SPECS.iter().enumerate() {
+            let text = spec.default.to_str().expect("ASCII defaults");
+            set(&mut s, idx, text).expect("every default parses");
+        }
         s
     }
 
@@ -232,9 +234,16 @@ pub fn get() -> Arc<Settings> {
 
 /// Apply one textual value; `Err` refuses it.
 fn apply(idx: usize, v: &str) -> Result<(), ()> {
-    let v = v.trim();
     let mut slot = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Settings::clone(current(&mut slot));
+    set(&mut s, idx, v)?;
+    *slot = Some(Arc::new(s));
+    Ok(())
+}
+
+/// Set setting `idx` of `s` from its text, and rebuild what is made of it.
+fn set(s: &mut Settings, idx: usize, v: &str) -> Result<(), ()> {
+    let v = v.trim();
     let num = |v: &str| v.parse::<u64>().map_err(|_| ());
     match idx {
         0 => s.server = v.to_string(),
@@ -266,7 +275,6 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
     if matches!(idx, 0 | 1 | 4 | 9 | 10 | 11) {
         s.rebuild_forwarder();
     }
-    *slot = Some(Arc::new(s));
     Ok(())
 }
 

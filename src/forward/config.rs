@@ -74,6 +74,53 @@ impl fmt::Debug for ForwarderConfig {
 mod tests {
     use super::*;
 
+    /// `name = default` of the worker-side settings, as the code has them.
+    fn code_defaults() -> Vec<(&'static str, String)> {
+        let text = |c: &CStr| c.to_str().unwrap().to_string();
+        vec![
+            ("server", text(DEFAULT_SERVER)),
+            ("spool_dir", text(DEFAULT_SPOOL_DIR)),
+            ("flush_timeout_ms", DEFAULT_FLUSH_TIMEOUT_MS.to_string()),
+            ("connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS.to_string()),
+            ("queue_items", DEFAULT_QUEUE_ITEMS.to_string()),
+            ("queue_bytes", DEFAULT_QUEUE_BYTES.to_string()),
+        ]
+    }
+
+    /// The extension's ini defaults are made from these constants; what `make install`
+    /// writes (ext/bxpush.ini; phpt/071 checks it against the loaded extension), the
+    /// stubs (phpt/070 checks them against the extension), README.md's settings table and
+    /// DESIGN.md must say the same.
+    #[test]
+    fn ini_file_stubs_and_docs_state_the_code_defaults() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let read = |f: &str| std::fs::read_to_string(format!("{root}{f}")).unwrap();
+        let ini = read("ext/bxpush.ini");
+        let stubs = read("php-stubs/bxpush.stubs.php");
+        let readme = read("README.md");
+        for (name, value) in code_defaults() {
+            let line = format!(";bxpush.{name} = {value}\n");
+            assert!(ini.contains(&line), "ext/bxpush.ini lacks {line:?}");
+            let tag = format!("@ini bxpush.{name} \"{value}\"");
+            assert!(stubs.contains(&tag), "stubs lack {tag:?}");
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with("| `bxpush.") && l.contains(&format!("`bxpush.{name}`")))
+                .unwrap_or_else(|| panic!("README has no row for bxpush.{name}"));
+            assert!(row.contains(&format!("`{value}`")), "README: {row}");
+        }
+        let queue = format!(
+            "({} {:03} items / {} MiB)",
+            DEFAULT_QUEUE_ITEMS / 1000,
+            DEFAULT_QUEUE_ITEMS % 1000,
+            DEFAULT_QUEUE_BYTES >> 20
+        );
+        assert!(
+            read("DESIGN.md").contains(&queue),
+            "DESIGN.md lacks {queue}"
+        );
+    }
+
     #[test]
     fn config_debug_hides_the_key() {
         let mut c = ForwarderConfig::new(PhpTarget::Unix("/nowhere.sock".into()), "/tmp");
