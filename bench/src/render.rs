@@ -415,9 +415,10 @@ pub fn render_dir(dir: &Path) -> Result<String, String> {
     let _ = writeln!(w, "# bxpush benchmarks\n");
     let _ = writeln!(
         w,
-        "Written by `make bench` (`scripts/bench.sh`), which runs `bxpush bench` once per\n\
-         scenario against a freshly started `target/release/bxpush serve` and renders this file\n\
-         from the JSON results with `bxpush bench --render DIR`. Every figure stands beside its\n\
+        "Written by `make bench` (`scripts/bench.sh`), which runs `bxpush bench` (the\n\
+         `bxpush-bench` binary built beside `bxpush`, crate `bench/`) once per scenario against\n\
+         a freshly started `target/release/bxpush serve` and renders this file from the JSON\n\
+         results with `bxpush bench --render DIR`. Every figure stands beside its\n\
          target (from the project's design); each scenario lists the command that reproduces it.\n\
          Latencies are measured from the publisher's clock right before the publish request to\n\
          the subscriber's clock when its frame is read (same machine, `CLOCK_REALTIME`), so they\n\
