@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the push server (replaces Bitrix's Node push-server).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-test a push server (bxpush or Bitrix's Node push-server): subscribers,
     /// open-loop publishing, latency, loss, server memory and CPU. Runs the
     /// `bxpush-bench` binary installed beside this one (`bxpush bench --help`).
@@ -75,9 +75,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
-    let mut layer = args.layer;
-    if let Some(path) = &args.config {
+fn serve(args: Box<ServeArgs>) -> Result<(), String> {
+    let ServeArgs { config, mut layer } = *args;
+    if let Some(path) = &config {
         layer = layer.over(Layer::from_file(path)?);
     }
     let generated = layer.signature_key.is_none();
