@@ -8,6 +8,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(
     name = "bxpush bench",
+    bin_name = "bxpush bench",
     version,
     about = "Load-test a push server (bxpush or Bitrix's Node push-server): subscribers, \
              open-loop publishing, latency, loss, server memory and CPU."
