@@ -7,7 +7,8 @@
 //! live in one `PerProcess` slot, so a forked child (FPM worker, `pcntl_fork`) forgets
 //! what it inherited instead of using or dropping it. A send reads the forwarder config
 //! the settings built when they last changed: no parsing, no `stat` of the spool
-//! directory (created when something is spooled), one slot lock.
+//! directory (created when something is spooled); while no setting changed it does not even
+//! read them: one slot lock, then the forwarder's queue lock.
 
 use std::cell::Cell;
 use std::io;
@@ -27,11 +28,15 @@ use crate::settings;
 struct Routes {
     hosted: Option<Background>,
     forwarder: Option<Arc<Forwarder>>,
+    /// The settings generation `forwarder` was obtained for: while it is current, a send
+    /// neither locks nor reads the settings.
+    forwarder_generation: u64,
 }
 
 static PROCESS: PerProcess<Routes> = PerProcess::new(Routes {
     hosted: None,
     forwarder: None,
+    forwarder_generation: 0,
 });
 
 thread_local! {
@@ -74,7 +79,6 @@ pub fn existing_forwarder() -> Option<Arc<Forwarder>> {
 
 /// Hand one item over: into the hosted runtime, or to the forwarder (non-blocking).
 pub fn submit(item: Item) -> Result<(), String> {
-    let s = settings::get();
     let mut item = Some(item);
     // The forwarder of the current settings (obtained on first use, never in MINIT; made
     // again when they changed, e.g. `ini_set('bxpush.server', …)`), or None when the
@@ -87,7 +91,13 @@ pub fn submit(item: Item) -> Result<(), String> {
             })?;
             return Ok(None);
         }
-        Ok(Some(registry::obtain(&mut p.forwarder, s.forwarder()?)))
+        let generation = settings::generation();
+        if p.forwarder.is_none() || p.forwarder_generation != generation {
+            let s = settings::get();
+            registry::obtain(&mut p.forwarder, s.forwarder()?);
+            p.forwarder_generation = generation;
+        }
+        Ok(p.forwarder.clone())
     })?;
     if let (Some(fw), Some(item)) = (fw, item) {
         fw.submit(item)

@@ -9,6 +9,7 @@
 
 use std::ffi::{c_int, c_void, CStr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -227,6 +228,15 @@ fn current(slot: &mut Option<Arc<Settings>>) -> &Arc<Settings> {
     slot.get_or_insert_with(|| Arc::new(Settings::defaults()))
 }
 
+/// Bumped by every change of a setting: a caller that keeps something made of the
+/// settings (the forwarder) compares this instead of locking and reading them.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The current generation of the settings (see [`GENERATION`]).
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// The current settings.
 pub fn get() -> Arc<Settings> {
     current(&mut CURRENT.lock().unwrap_or_else(|e| e.into_inner())).clone()
@@ -238,6 +248,7 @@ fn apply(idx: usize, v: &str) -> Result<(), ()> {
     let mut s = Settings::clone(current(&mut slot));
     set(&mut s, idx, v)?;
     *slot = Some(Arc::new(s));
+    GENERATION.fetch_add(1, Ordering::Release);
     Ok(())
 }
 
