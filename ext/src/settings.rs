@@ -101,7 +101,7 @@ pub const SPECS: [Spec; 12] = [
     },
     Spec {
         name: c"bxpush.channel_ttl",
-        default: c"43205",
+        default: decimal!(bxcore::users::CHANNEL_TTL),
         system_only: false,
     },
     Spec {
