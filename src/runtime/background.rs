@@ -15,6 +15,10 @@ use crate::ingress::Ingress;
 /// every signal blocked in them): what `BxPush\Server::start()` in a PHP CLI script uses.
 /// The caller needs no runtime; [`Background::apply`] and [`Background::query`] run on
 /// the calling thread (sync, under the hub lock).
+///
+/// It belongs to the process that started it: its threads do not exist in a forked child.
+/// Keep it in a [`crate::forward::PerProcess`] slot (as the extension does), which makes
+/// a child forget it — never use or drop it.
 pub struct Background {
     ingress: Arc<Ingress>,
     sub_addr: SocketAddr,
@@ -23,7 +27,6 @@ pub struct Background {
     stop_tx: Option<tokio::sync::oneshot::Sender<Duration>>,
     done_rx: std::sync::mpsc::Receiver<io::Result<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    pid: u32,
 }
 
 /// What the runtime thread reports once it listens.
@@ -87,7 +90,6 @@ impl Background {
                 stop_tx: Some(stop_tx),
                 done_rx,
                 thread: Some(thread),
-                pid: std::process::id(),
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -165,18 +167,9 @@ impl Background {
 }
 
 impl Drop for Background {
-    /// Stops the server with a 1 s grace if `stop` was not called. In a forked child
-    /// (the thread does not exist there) nothing is touched.
+    /// Stops the server with a 1 s grace if `stop` was not called. Never reached in a
+    /// forked child: `PerProcess` forgets it there.
     fn drop(&mut self) {
-        if std::process::id() != self.pid {
-            if let Some(t) = self.thread.take() {
-                std::mem::forget(t);
-            }
-            if let Some(tx) = self.stop_tx.take() {
-                std::mem::forget(tx);
-            }
-            return;
-        }
         let _ = self.stop_and_wait(Duration::from_secs(1));
     }
 }
