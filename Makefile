@@ -17,7 +17,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Debian packages the build and the tests need. One list: later issues append to it
 # (php8.2-dev php8.2-cli php8.2-fpm libclang-dev redis-server nginx ...).
-APT_PACKAGES := chromium ca-certificates pkg-config curl procps php8.2-dev php8.2-cli php8.2-fpm libclang-dev libfcgi-bin php8.2-gmp php8.2-bcmath
+APT_PACKAGES := chromium ca-certificates pkg-config curl procps php8.2-dev php8.2-cli php8.2-fpm libclang-dev libfcgi-bin php8.2-gmp php8.2-bcmath redis-server
 
 # Git-ignored state of `make deps`. The apt stamp is keyed on the package list, so editing
 # APT_PACKAGES re-checks dpkg on the next run.

@@ -21,6 +21,7 @@ pub mod index;
 pub mod log;
 pub mod log_recovery;
 pub mod memory;
+pub mod redis;
 
 pub use memory::MemoryStore;
 

@@ -1,0 +1,298 @@
+//! One connection to Redis and the engine's operations, each expressed on the Node
+//! layout ([`super::layout`]) so that Node push-server processes sharing the Redis see
+//! what bxpush writes and the reverse.
+//!
+//! A [`RedisConn`] does not reconnect by itself: an operation on a lost connection fails
+//! at once with an error, and the owner (the engine task) decides what that means
+//! (degraded state, publishes refused) and reconnects with
+//! [`RedisConn::connect_with_backoff`]. So a failure is never hidden behind a retry
+//! that could apply a write twice.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
+
+use super::backoff::Backoff;
+use super::layout;
+use super::url::RedisUrl;
+use crate::message::Message;
+use crate::protocol::{ChannelKey, MessageId};
+
+/// A connect that takes longer is a failed attempt (then the back-off waits).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A reply that takes longer fails the operation: a publisher is answered with an error
+/// instead of waiting on a Redis that stopped answering.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RedisConn {
+    url: RedisUrl,
+    conn: MultiplexedConnection,
+    /// `server:startdate`, read once per connection: Node caches it per process, and a
+    /// Redis that lost its data (restart without persistence) gets a new one, which a
+    /// new connection must see.
+    startdate: Option<u32>,
+}
+
+fn protocol_error(what: &str) -> RedisError {
+    RedisError::from((redis::ErrorKind::Parse, "bad reply", what.to_owned()))
+}
+
+impl RedisConn {
+    /// One attempt: connect, authenticate, select the database, and check with PING.
+    pub async fn connect(url: &RedisUrl) -> RedisResult<Self> {
+        let client = Client::open(url.connection_info())?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok(Self {
+            url: url.clone(),
+            conn,
+            startdate: None,
+        })
+    }
+
+    /// Attempt until connected, waiting `backoff` between attempts; `on_failure` sees
+    /// each failed attempt and the wait that follows (the engine logs the first one and
+    /// reports `degraded`, not one line per attempt).
+    pub async fn connect_with_backoff(
+        url: &RedisUrl,
+        backoff: &mut Backoff,
+        mut on_failure: impl FnMut(&RedisError, Duration),
+    ) -> Self {
+        loop {
+            match Self::connect(url).await {
+                Ok(c) => {
+                    backoff.reset();
+                    return c;
+                }
+                Err(e) => {
+                    let wait = backoff.next_delay();
+                    on_failure(&e, wait);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    pub async fn ping(&mut self) -> RedisResult<()> {
+        redis::cmd("PING").query_async(&mut self.conn).await
+    }
+
+    /// `SETNX server:startdate <now>` then `GET` (the first process of the cluster sets
+    /// it), cached for this connection's life.
+    pub async fn startdate(&mut self, now_unix: u32) -> RedisResult<u32> {
+        if let Some(s) = self.startdate {
+            return Ok(s);
+        }
+        let (_, raw): (i64, Vec<u8>) = redis::pipe()
+            .atomic()
+            .cmd("SETNX")
+            .arg(layout::STARTDATE_KEY)
+            .arg(layout::encode_startdate(now_unix))
+            .cmd("GET")
+            .arg(layout::STARTDATE_KEY)
+            .query_async(&mut self.conn)
+            .await?;
+        let s = layout::decode_startdate(&raw)
+            .ok_or_else(|| protocol_error("server:startdate is not 10 decimal digits"))?;
+        self.startdate = Some(s);
+        Ok(s)
+    }
+
+    /// The next message id of the cluster: `INCR server:messagecounter` under the start
+    /// date (spec §4.3).
+    pub async fn allocate_mid(&mut self, now_unix: u32) -> RedisResult<MessageId> {
+        let startdate = self.startdate(now_unix).await?;
+        let counter: i64 = redis::cmd("INCR")
+            .arg(layout::COUNTER_KEY)
+            .query_async(&mut self.conn)
+            .await?;
+        layout::mid_of(startdate, counter)
+            .ok_or_else(|| protocol_error("server:messagecounter out of the 16-digit range"))
+    }
+
+    /// Store `msg` when its expiry is > 0 and publish its notification on
+    /// `pushserver:<uid>`, in one `MULTI`: the history write of every receiver happens
+    /// before the notification is seen by any node (a node that reads history after
+    /// the notification reached it finds the message), and a failure applies neither.
+    ///
+    /// Stored as Node does: `SETEX message:<id> expiry <OutgoingMessage>`, `ZADD
+    /// channel:messages:<id> 0 <id>` per receiver; each zset gets the channel TTL only
+    /// if it has none (`EXPIRE … NX`, Redis ≥ 7.0: Node's TTL-then-EXPIRE in one step).
+    pub async fn store_and_publish(&mut self, msg: &Message, uid: &str) -> RedisResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if msg.expiry > 0 {
+            pipe.cmd("SETEX")
+                .arg(layout::message_key(&msg.mid))
+                .arg(msg.expiry)
+                .arg(layout::encode_stored(msg).as_ref())
+                .ignore();
+            for key in msg.receivers.iter() {
+                let zset = layout::history_key(key);
+                pipe.cmd("ZADD")
+                    .arg(&zset)
+                    .arg(0)
+                    .arg(msg.mid.as_bytes().as_slice())
+                    .ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(&zset)
+                    .arg(layout::CHANNEL_TTL_SECS)
+                    .arg("NX")
+                    .ignore();
+            }
+        }
+        pipe.cmd("PUBLISH")
+            .arg(layout::pubsub_channel(uid))
+            .arg(layout::encode_notification(msg))
+            .ignore();
+        pipe.query_async(&mut self.conn).await
+    }
+
+    /// Stored, unexpired messages with id > `after` on any of `channels`, in id order,
+    /// each once: one `ZRANGEBYLEX key (after +` per channel (pipelined), then one
+    /// `MGET` of the message keys. Ids whose message expired are skipped (spec §4.4), as
+    /// are values that do not decode (logged: a foreign writer, not a reason to fail
+    /// the resume of every client on the channel).
+    pub async fn history_after(
+        &mut self,
+        channels: &[ChannelKey],
+        after: &MessageId,
+    ) -> RedisResult<Vec<Message>> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        let min = layout::after_bound(after);
+        for key in channels {
+            pipe.cmd("ZRANGEBYLEX")
+                .arg(layout::history_key(key))
+                .arg(&min)
+                .arg("+");
+        }
+        let per_channel: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut self.conn).await?;
+        let mut ids: Vec<MessageId> = per_channel
+            .into_iter()
+            .flatten()
+            .filter_map(|raw| MessageId::from_bytes(&raw))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.messages(&ids).await
+    }
+
+    /// The messages stored under `ids`, in the given order, skipping expired ones.
+    pub async fn messages(&mut self, ids: &[MessageId]) -> RedisResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = redis::cmd("MGET");
+        for id in ids {
+            mget.arg(layout::message_key(id));
+        }
+        let values: Vec<Option<Vec<u8>>> = mget.query_async(&mut self.conn).await?;
+        Ok(values
+            .into_iter()
+            .flatten()
+            .filter_map(|raw| match layout::decode_stored(&raw) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable message in Redis skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The newest id in the history of any of `channels` (the long-poll 304's
+    /// `Last-Message-Id`); it may name an expired message, as in Node.
+    pub async fn newest(&mut self, channels: &[ChannelKey]) -> RedisResult<Option<MessageId>> {
+        if channels.is_empty() {
+            return Ok(None);
+        }
+        let mut pipe = redis::pipe();
+        for key in channels {
+            pipe.cmd("ZREVRANGEBYLEX")
+                .arg(layout::history_key(key))
+                .arg("+")
+                .arg("-")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1);
+        }
+        let per_channel: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut self.conn).await?;
+        Ok(per_channel
+            .into_iter()
+            .flatten()
+            .filter_map(|raw| MessageId::from_bytes(&raw))
+            .max())
+    }
+
+    /// Mark `channels` online for `ttl_secs`: `SETEX <online key> ttl 1` each, as Node
+    /// does on a subscription and on every WebSocket pong (spec §6.2).
+    pub async fn set_online(&mut self, channels: &[ChannelKey], ttl_secs: u64) -> RedisResult<()> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in channels {
+            pipe.cmd("SETEX")
+                .arg(layout::online_key(key))
+                .arg(ttl_secs)
+                .arg(layout::ONLINE_VALUE)
+                .ignore();
+        }
+        pipe.query_async(&mut self.conn).await
+    }
+
+    /// Which of `channels` are online on any node: `MGET` of their online keys (Node
+    /// counts a key that exists, whatever its value).
+    pub async fn online(&mut self, channels: &[ChannelKey]) -> RedisResult<Vec<bool>> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = redis::cmd("MGET");
+        for key in channels {
+            mget.arg(layout::online_key(key));
+        }
+        let values: Vec<Option<Vec<u8>>> = mget.query_async(&mut self.conn).await?;
+        Ok(values.into_iter().map(|v| v.is_some()).collect())
+    }
+
+    /// This process's `/server-stat/` object under its processUniqueId in `stats`.
+    pub async fn write_stats(&mut self, process_id: &str, json: &str) -> RedisResult<()> {
+        redis::cmd("HSET")
+            .arg(layout::STATS_KEY)
+            .arg(process_id)
+            .arg(json)
+            .query_async(&mut self.conn)
+            .await
+    }
+
+    /// Every live process's `/server-stat/` object (Node and bxpush alike); stale
+    /// entries are deleted, as Node does.
+    pub async fn read_stats(&mut self, now_ms: u64) -> RedisResult<Vec<serde_json::Value>> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL")
+            .arg(layout::STATS_KEY)
+            .query_async(&mut self.conn)
+            .await?;
+        let (live, stale) = layout::live_stats(entries, now_ms);
+        if !stale.is_empty() {
+            redis::cmd("HDEL")
+                .arg(layout::STATS_KEY)
+                .arg(stale)
+                .query_async::<()>(&mut self.conn)
+                .await?;
+        }
+        Ok(live)
+    }
+}
