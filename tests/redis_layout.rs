@@ -14,7 +14,7 @@ use redis::AsyncCommands;
 
 use bxpush::message::{Message, Sender};
 use bxpush::protocol::{ChannelId, ChannelKey, MessageId};
-use bxpush::store::redis::{layout, Backoff, Notifications, RedisConn};
+use bxpush::store::redis::{layout, Backoff, Notifications, RedisConn, RedisUrl};
 use redis_support::{raw, unhex, RedisServer};
 
 /// Spec §11.2 private channel id and §11.4 body.
@@ -390,4 +390,57 @@ async fn a_restarted_redis_server_is_reconnected_to_with_back_off() {
     let n = notes.next().await.unwrap();
     assert_eq!(n.messages.unwrap()[0].mid.to_string(), MID_HEX);
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_password_and_database_come_from_the_url() {
+    let dir = std::env::temp_dir().join(format!("bxpush-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("redis.sock");
+    let port = RedisServer::free_port();
+    let server = RedisServer::start_with(
+        port,
+        &[
+            "--unixsocket",
+            sock.to_str().unwrap(),
+            "--unixsocketperm",
+            "700",
+            "--requirepass",
+            "s3cr@t",
+        ],
+    );
+    let unix: RedisUrl = format!("redis+unix://{}?db=2&password=s3cr%40t", sock.display())
+        .parse()
+        .unwrap();
+    let tcp2: RedisUrl = format!("redis://:s3cr%40t@127.0.0.1:{port}/2")
+        .parse()
+        .unwrap();
+    let tcp0: RedisUrl = format!("redis://:s3cr%40t@127.0.0.1:{port}/0")
+        .parse()
+        .unwrap();
+    let wrong: RedisUrl = format!("redis://:nope@127.0.0.1:{port}/2").parse().unwrap();
+    let none: RedisUrl = format!("redis://127.0.0.1:{port}/2").parse().unwrap();
+
+    let mut over_unix = RedisConn::connect(&unix).await.unwrap();
+    let mid = over_unix.allocate_mid(NOW).await.unwrap();
+    over_unix
+        .store_and_publish(&msg(mid, vec![ch(1)], "via unix", 60), "bxnode01")
+        .await
+        .unwrap();
+    let mut in_db2 = RedisConn::connect(&tcp2).await.unwrap();
+    let got = in_db2
+        .history_after(&[ch(1)], &MessageId([0; 13]))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["via unix"]);
+    let mut in_db0 = RedisConn::connect(&tcp0).await.unwrap();
+    assert!(in_db0
+        .history_after(&[ch(1)], &MessageId([0; 13]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(RedisConn::connect(&wrong).await.is_err());
+    assert!(RedisConn::connect(&none).await.is_err());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

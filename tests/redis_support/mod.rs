@@ -25,11 +25,21 @@ impl RedisServer {
         Self::start_on(free_port())
     }
 
+    pub fn free_port() -> u16 {
+        free_port()
+    }
+
     /// Start on `port` and return once the server logged "Ready to accept connections".
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Start on `port` with further `redis-server` options (a unix socket, a password).
+    pub fn start_with(port: u16, extra: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
