@@ -11,7 +11,7 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use crate::message::{Message, Sender};
-use crate::protocol::proto::{self, notification, IpcMessage, IpcMessages, Notification};
+use crate::protocol::proto::{self, notification};
 use crate::protocol::{ChannelId, ChannelKey, MessageId};
 
 /// `INCR` counter of every message id (one for the whole cluster).
@@ -191,30 +191,29 @@ pub fn new_uid() -> String {
 /// (cluster.js `packMessage`; `outgoingMessageId` is never set). Receivers are
 /// `{id, isPrivate}`; the signature of a client publish is not forwarded (receiving
 /// nodes do not check it).
+///
+/// Written around the message's already encoded `OutgoingMessage` (an embedded message
+/// is a length-delimited field like `bytes`), so a publish encodes its message once.
 pub fn encode_notification(msg: &Message) -> Vec<u8> {
-    let receivers = msg
-        .receivers
-        .iter()
-        .map(|k| proto::Receiver {
+    use prost::encoding::{bytes as bytes_field, message as message_field};
+    let mut ipc_message = Vec::new();
+    for k in msg.receivers.iter() {
+        let receiver = proto::Receiver {
             id: k.id.as_bytes().to_vec(),
             is_private: !k.public,
             signature: Vec::new(),
-        })
-        .collect();
-    let outgoing = proto::OutgoingMessage::decode(msg.outgoing_proto().as_ref())
-        .expect("our own OutgoingMessage encoding decodes");
-    proto::NotificationBatch {
-        notifications: vec![Notification {
-            command: Some(notification::Command::IpcMessages(IpcMessages {
-                messages: vec![IpcMessage {
-                    receivers,
-                    outgoing_message_id: Vec::new(),
-                    outgoing_message: Some(outgoing),
-                }],
-            })),
-        }],
+        };
+        message_field::encode(1, &receiver, &mut ipc_message);
     }
-    .encode_to_vec()
+    bytes_field::encode(3, msg.outgoing_proto(), &mut ipc_message);
+    // IPCMessages.messages (1) › Notification.ipcMessages (1) › NotificationBatch.notifications (1).
+    let mut out = ipc_message;
+    for _ in 0..3 {
+        let mut wrapped = Vec::with_capacity(out.len() + 4);
+        bytes_field::encode(1, &out, &mut wrapped);
+        out = wrapped;
+    }
+    out
 }
 
 /// Every message of a published `NotificationBatch`, with its receivers (a receiver
@@ -277,6 +276,7 @@ pub fn live_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::proto::{IpcMessage, IpcMessages, Notification};
     use crate::protocol::testdata::*;
 
     fn private() -> ChannelKey {
