@@ -21,6 +21,7 @@ pub mod index;
 pub mod log;
 pub mod log_recovery;
 pub mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
 
 pub use memory::MemoryStore;
