@@ -159,9 +159,16 @@ settings! {
     /// Messages queued for one connection before it is cut off. Default 1024.
     max_queue_per_connection: usize => usize = 1024, positive,
         "BXPUSH_MAX_QUEUE_PER_CONNECTION";
-    /// Open connections on both listeners together. Default 19000 (a process here may
-    /// hold about 19,900 descriptors; the rest is room for files).
+    /// Open subscriber connections. Default 19000 (a process here may hold about 19,900
+    /// descriptors; the rest is room for files and the trusted budget).
     max_connections: usize => usize = 19_000, positive, "BXPUSH_MAX_CONNECTIONS";
+    /// Open trusted connections (publish listener and PHP socket), a budget of their own
+    /// so subscribers can never lock publishing out. Default 1024.
+    max_trusted_connections: usize => usize = 1024, positive,
+        "BXPUSH_MAX_TRUSTED_CONNECTIONS";
+    /// Seconds a request body, an unfinished WebSocket message or a started PHP hand-off
+    /// frame may take to arrive. Default 30.
+    read_timeout: u64 => Duration = Duration::from_secs(30), seconds, "BXPUSH_READ_TIMEOUT";
     /// fsync the history log after every stored message (survives power loss).
     fsync: bool => bool = false, any, "BXPUSH_FSYNC";
 }

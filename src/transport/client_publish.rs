@@ -37,9 +37,18 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
         app.bad_request("client publish: no public channel in CHANNEL_ID");
         return http::error(ErrorCode::PublicChannelIdRequired);
     };
-    let body = match http::read_body(req.into_body(), app.config.max_payload).await {
+    let body = match http::read_body(
+        req.into_body(),
+        app.config.max_payload,
+        app.config.read_timeout,
+    )
+    .await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return http::too_large(),
+        Err(BodyError::TimedOut) => {
+            app.bad_request("client publish: body not received within read_timeout");
+            return http::timed_out();
+        }
         Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
     };
     match handle(&app, Some(publisher), &body) {

@@ -2,6 +2,7 @@
 //! error conventions of the Node server (spec §2.0) live here and nowhere else.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full, Limited};
@@ -97,18 +98,35 @@ pub fn too_large() -> Response<Body> {
     r
 }
 
+/// `408` and close the connection: the body did not arrive within `read_timeout`.
+pub fn timed_out() -> Response<Body> {
+    let mut r = text(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// Why a body could not be read.
 pub enum BodyError {
     TooLarge,
+    /// Not all of it arrived within the read timeout (a stalled or slowloris body).
+    TimedOut,
     /// The peer went away or sent a broken body; nothing to answer.
     Broken,
 }
 
-/// Read a whole request body, at most `limit` bytes (a GET with a body is fine).
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Broken),
+/// Read a whole request body, at most `limit` bytes, all of it within `timeout` (a GET
+/// with a body is fine). The deadline covers the whole body, not each read: a peer
+/// trickling a byte now and then must not hold its buffer forever.
+pub async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Broken),
     }
 }

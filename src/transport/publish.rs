@@ -28,11 +28,20 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         .map(|v| v.clamp(0, u32::MAX as i64) as u32)
         .unwrap_or(0);
     let channel_id = query_param(&pairs, "CHANNEL_ID").map(str::to_string);
-    let body = match http::read_body(req.into_body(), app.config.max_payload).await {
+    let body = match http::read_body(
+        req.into_body(),
+        app.config.max_payload,
+        app.config.read_timeout,
+    )
+    .await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             app.bad_request("publish: body over max_payload");
             return http::too_large();
+        }
+        Err(BodyError::TimedOut) => {
+            app.bad_request("publish: body not received within read_timeout");
+            return http::timed_out();
         }
         Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
     };

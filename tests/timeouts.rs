@@ -1,0 +1,48 @@
+//! Peers that start sending and stop: a request body, a WebSocket message, a PHP hand-off
+//! frame must each arrive within `read_timeout`, or the connection is answered and closed
+//! (issue 10, findings 6 and 8).
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_TIMEOUT: Duration = Duration::from_millis(300);
+
+async fn server() -> TestServer {
+    TestServer::with(|c| c.read_timeout = READ_TIMEOUT).await
+}
+
+/// Send the head and part of a body, then nothing: the server must answer 408 and close.
+/// Before the fix no answer came at all and the buffer was held until the peer left.
+async fn stalled_body(addr: std::net::SocketAddr, path: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nMessage-Expiry: 60\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&[b'x'; 1000]).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("answered and closed within 10 s")
+        .unwrap();
+    parse_reply(&buf)
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_and_the_connection_closes() {
+    let s = server().await;
+    let alice = Channel::random();
+    let rest = format!("/bitrix/rest/?CHANNEL_ID={}", enc(&alice.descriptor()));
+    let publish = format!("/bitrix/pub/?CHANNEL_ID={}", alice.private.to_hex());
+    for (addr, path) in [(s.sub, rest.as_str()), (s.publ, publish.as_str())] {
+        let r = stalled_body(addr, path).await;
+        assert_eq!(r.status, 408, "{path}: {}", r.text());
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    // Still serving.
+    s.publish(&[&alice], "after", 60).await;
+}
