@@ -863,6 +863,39 @@ fn limits_and_bad_peers_get_an_error_frame_naming_the_limit() {
     bg.stop(Duration::from_millis(200)).unwrap();
 }
 
+/// Issue 10, finding 8: a worker that stalls in the middle of a frame after the handshake
+/// is refused once `read_timeout` has passed since the frame's first byte (it pinned a
+/// buffer of up to 16 MiB for as long as it stayed connected).
+#[test]
+fn a_frame_stalled_after_the_handshake_is_refused_after_the_read_timeout() {
+    let dir = TempDir::new("ho-stall");
+    let path = dir.0.join("php.sock");
+    let mut c = owner_config(&dir.0.join("data"), PhpTarget::Unix(path.clone()));
+    c.read_timeout = Duration::from_millis(300);
+    let bg = Background::start(c).expect("owner starts");
+    let mut s = raw_handshake(&path);
+    s.write_all(&(wire::MAX_FRAME as u32).to_be_bytes()).unwrap();
+    s.write_all(&[0u8; 1000]).unwrap();
+    // raw_handshake set a 2 s read timeout: before the fix this read failed with it.
+    match read_raw(&mut s) {
+        Frame::Error { code, text } => {
+            assert_eq!(code, ErrorCode::BadFrame);
+            assert!(text.contains("read_timeout"), "{text}");
+        }
+        f => panic!("{f:?}"),
+    }
+    assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0, "the owner closed");
+    // An idle worker between frames is not cut off.
+    let mut idle = raw_handshake(&path);
+    std::thread::sleep(Duration::from_millis(600));
+    let q = Session::plain(Role::Worker)
+        .seal(&Frame::Query(Query::ServerStats))
+        .unwrap();
+    idle.write_all(&q).unwrap();
+    assert!(matches!(read_raw(&mut idle), Frame::Reply(_)));
+    bg.stop(Duration::from_millis(200)).unwrap();
+}
+
 #[test]
 fn stale_socket_files_are_replaced_and_live_ones_refused() {
     let dir = TempDir::new("ho-stale");

@@ -242,11 +242,15 @@ enum ReadErr {
     Wire(WireError),
 }
 
-/// One frame; `None` at a clean end of stream between frames.
+/// One frame; `None` at a clean end of stream between frames. Waiting for a frame to
+/// begin is unbounded (a worker's connection idles between requests), but once its first
+/// byte is in, the rest must arrive within `timeout`: a worker that stalls mid-frame must
+/// not pin a buffer of up to 16 MiB.
 async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     session: &mut Session,
     max: usize,
+    timeout: Duration,
 ) -> Result<Option<Frame>, ReadErr> {
     let mut len = [0u8; 4];
     match r.read(&mut len[..1]).await {
@@ -254,17 +258,32 @@ async fn read_frame<R: AsyncRead + Unpin>(
         Ok(_) => {}
         Err(e) => return Err(ReadErr::Io(e)),
     }
-    r.read_exact(&mut len[1..]).await.map_err(ReadErr::Io)?;
-    let raw = u32::from_be_bytes(len);
-    let n = check_len(raw).map_err(ReadErr::Wire)?;
-    if n > max {
-        return Err(ReadErr::Wire(WireError::new(
-            ErrorCode::FrameTooLarge,
-            format!("handshake frame of {n} bytes exceeds the limit of {max} bytes"),
-        )));
-    }
-    let mut body = vec![0u8; n];
-    r.read_exact(&mut body).await.map_err(ReadErr::Io)?;
+    let rest = async {
+        r.read_exact(&mut len[1..]).await.map_err(ReadErr::Io)?;
+        let raw = u32::from_be_bytes(len);
+        let n = check_len(raw).map_err(ReadErr::Wire)?;
+        if n > max {
+            return Err(ReadErr::Wire(WireError::new(
+                ErrorCode::FrameTooLarge,
+                format!("handshake frame of {n} bytes exceeds the limit of {max} bytes"),
+            )));
+        }
+        let mut body = vec![0u8; n];
+        r.read_exact(&mut body).await.map_err(ReadErr::Io)?;
+        Ok(body)
+    };
+    let body = match tokio::time::timeout(timeout, rest).await {
+        Ok(b) => b?,
+        Err(_) => {
+            return Err(ReadErr::Wire(WireError::new(
+                ErrorCode::BadFrame,
+                format!(
+                    "frame not complete within {} ms of its first byte (read_timeout)",
+                    timeout.as_millis()
+                ),
+            )))
+        }
+    };
     session.open(body).map(Some).map_err(ReadErr::Wire)
 }
 
@@ -301,6 +320,7 @@ async fn conversation<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     tcp: bool,
 ) -> io::Result<()> {
+    let read_timeout = ingress.app().config.read_timeout;
     let mut plain = Session::plain(Role::Owner);
     let nonce = os_random::<16>();
     send(
@@ -315,7 +335,7 @@ async fn conversation<S: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     let hello = tokio::time::timeout(
         HELLO_TIMEOUT,
-        read_frame(s, &mut plain, MAX_HANDSHAKE_FRAME),
+        read_frame(s, &mut plain, MAX_HANDSHAKE_FRAME, HELLO_TIMEOUT),
     )
     .await;
     let (origin, worker_nonce) = match hello {
@@ -372,7 +392,7 @@ async fn conversation<S: AsyncRead + AsyncWrite + Unpin>(
     };
     send(s, &mut plain, &Frame::Welcome { applied, mac }).await?;
     loop {
-        let frame = match read_frame(s, &mut session, wire::MAX_FRAME).await {
+        let frame = match read_frame(s, &mut session, wire::MAX_FRAME, read_timeout).await {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(()),
             Err(ReadErr::Io(e)) => return Err(e),
