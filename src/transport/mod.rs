@@ -12,6 +12,7 @@ pub mod server_stat;
 pub mod sse;
 pub mod subscribe;
 pub mod websocket;
+pub mod ws_deadline;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};

@@ -13,14 +13,15 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::subscribe::SubscribeRequest;
+use super::ws_deadline::Deadline;
 use super::{client_publish, frames, App, Attached, Gauge};
 use crate::message::Message;
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<Deadline<TokioIo<Upgraded>>>;
 
 /// Small buffers: tungstenite's default 128 KiB read buffer would cost that much per idle
 /// connection (see DESIGN.md); with 0 it reads a frame header on demand.
@@ -56,7 +57,7 @@ pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: SubscribeRequest) {
 /// already over.
 async fn open(app: Arc<App>, upgraded: Upgraded, mut req: SubscribeRequest) -> Option<Conn> {
     let mut ws = WebSocketStream::from_raw_socket(
-        TokioIo::new(upgraded),
+        Deadline::new(TokioIo::new(upgraded), app.config.read_timeout),
         Role::Server,
         Some(ws_config(app.config.max_payload)),
     )
@@ -107,6 +108,11 @@ async fn run(conn: &mut Conn) {
             },
             frame = ws.next() => match frame {
                 None => return,
+                Some(Err(WsError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    app.bad_request("websocket: message not finished within read_timeout");
+                    Box::pin(close(ws, 1008, "Message not finished in time".into())).await;
+                    return;
+                }
                 Some(Err(e)) => {
                     tracing::info!(error = %e, "websocket connection error");
                     return;
