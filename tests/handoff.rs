@@ -874,7 +874,8 @@ fn a_frame_stalled_after_the_handshake_is_refused_after_the_read_timeout() {
     c.read_timeout = Duration::from_millis(300);
     let bg = Background::start(c).expect("owner starts");
     let mut s = raw_handshake(&path);
-    s.write_all(&(wire::MAX_FRAME as u32).to_be_bytes()).unwrap();
+    s.write_all(&(wire::MAX_FRAME as u32).to_be_bytes())
+        .unwrap();
     s.write_all(&[0u8; 1000]).unwrap();
     // raw_handshake set a 2 s read timeout: before the fix this read failed with it.
     match read_raw(&mut s) {

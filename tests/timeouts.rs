@@ -71,12 +71,18 @@ async fn an_unfinished_websocket_message_is_closed_with_1008_while_pongs_flow() 
             fin,
         ))
     };
-    ok.send(fragment(false, OpCode::Data(Data::Text))).await.unwrap();
+    ok.send(fragment(false, OpCode::Data(Data::Text)))
+        .await
+        .unwrap();
     ok.send(WsMessage::Pong(Default::default())).await.unwrap();
-    ok.send(fragment(true, OpCode::Data(Data::Continue))).await.unwrap();
+    ok.send(fragment(true, OpCode::Data(Data::Continue)))
+        .await
+        .unwrap();
 
     let mut ws = ws_connect(s.sub, &q).await;
-    ws.send(fragment(false, OpCode::Data(Data::Text))).await.unwrap();
+    ws.send(fragment(false, OpCode::Data(Data::Text)))
+        .await
+        .unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         let mut pong = tokio::time::interval(Duration::from_millis(50));
         loop {

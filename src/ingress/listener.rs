@@ -21,6 +21,7 @@ use crate::handoff::wire::{
     Session, WireError, MAC_LEN, VERSION,
 };
 use crate::handoff::PhpTarget;
+use crate::transport::Listener;
 
 /// A worker must send its Hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -174,9 +175,14 @@ pub async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
+    let mut warn_limit = std::time::Instant::now() - Duration::from_secs(2);
     loop {
         tokio::select! {
             r = accept(&listener) => match r {
+                // The PHP socket shares the trusted budget with the publish listener.
+                Ok(_) if !ingress.app().has_room(Listener::Pub) => {
+                    ingress.app().refuse(Listener::Pub, &"PHP worker", &mut warn_limit);
+                }
                 Ok(Conn::Unix(s)) => {
                     conns.spawn(serve(ingress.clone(), s, false));
                 }

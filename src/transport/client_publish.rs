@@ -42,7 +42,8 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
         app.config.max_payload,
         app.config.read_timeout,
     )
-    .await {
+    .await
+    {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return http::too_large(),
         Err(BodyError::TimedOut) => {

@@ -17,7 +17,7 @@ pub mod ws_deadline;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -44,6 +44,10 @@ pub struct App {
     pub process_unique_id: String,
     /// Open TCP connections on both listeners.
     pub connections: AtomicUsize,
+    /// Of those, the ones on the trusted publish listener: a budget of their own
+    /// (`max_trusted_connections`, shared with the PHP socket), so subscribers filling
+    /// `max_connections` can never lock publishing out.
+    pub trusted_connections: AtomicUsize,
 }
 
 impl App {
@@ -65,6 +69,7 @@ impl App {
             started_unix: crate::hub::now_unix(),
             process_unique_id,
             connections: AtomicUsize::new(0),
+            trusted_connections: AtomicUsize::new(0),
         }
     }
 
@@ -75,6 +80,49 @@ impl App {
             .bad_requests
             .fetch_add(1, Ordering::Relaxed);
         tracing::info!("bad request: {what}");
+    }
+
+    /// Open trusted connections: the publish listener's and the PHP socket's.
+    pub fn trusted_open(&self) -> usize {
+        let php = self
+            .hub
+            .counters
+            .ingress
+            .connections
+            .load(Ordering::Relaxed);
+        self.trusted_connections.load(Ordering::Relaxed) + php.max(0) as usize
+    }
+
+    /// Whether one more connection of this kind fits its budget.
+    pub fn has_room(&self, kind: Listener) -> bool {
+        match kind {
+            Listener::Sub => {
+                let all = self.connections.load(Ordering::Relaxed);
+                let trusted = self.trusted_connections.load(Ordering::Relaxed);
+                all.saturating_sub(trusted) < self.config.max_connections
+            }
+            Listener::Pub => self.trusted_open() < self.config.max_trusted_connections,
+        }
+    }
+
+    /// Count a refused connection; at most one warning a second (`warn_limit`), so a
+    /// flood does not flood the log too.
+    pub fn refuse(&self, kind: Listener, peer: &dyn std::fmt::Display, warn_limit: &mut Instant) {
+        self.hub
+            .counters
+            .refused_connections
+            .fetch_add(1, Ordering::Relaxed);
+        if warn_limit.elapsed() >= Duration::from_secs(1) {
+            *warn_limit = Instant::now();
+            let (what, limit) = match kind {
+                Listener::Sub => ("max_connections", self.config.max_connections),
+                Listener::Pub => (
+                    "max_trusted_connections",
+                    self.config.max_trusted_connections,
+                ),
+            };
+            tracing::warn!(%peer, limit, "connection refused: {what} reached");
+        }
     }
 
     /// Count a live connection of one kind for as long as the guard lives.
@@ -118,19 +166,26 @@ impl Drop for Attached {
     }
 }
 
-/// Counts one open connection in `App::connections` while it lives. An upgraded
-/// WebSocket takes its own guard: hyper's connection task ends at the upgrade.
-pub struct ConnGuard(Arc<App>);
+/// Counts one open connection in `App::connections` (and a trusted one in
+/// `App::trusted_connections`) while it lives. An upgraded WebSocket takes its own guard:
+/// hyper's connection task ends at the upgrade.
+pub struct ConnGuard(Arc<App>, Listener);
 
 impl ConnGuard {
-    pub fn new(app: &Arc<App>) -> Self {
+    pub fn new(app: &Arc<App>, kind: Listener) -> Self {
         app.connections.fetch_add(1, Ordering::Relaxed);
-        ConnGuard(app.clone())
+        if kind == Listener::Pub {
+            app.trusted_connections.fetch_add(1, Ordering::Relaxed);
+        }
+        ConnGuard(app.clone(), kind)
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
+        if self.1 == Listener::Pub {
+            self.0.trusted_connections.fetch_sub(1, Ordering::Relaxed);
+        }
         self.0.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -150,7 +205,7 @@ pub async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     // One warning per second at most when refusing: a flood must not flood the log too.
-    let mut warn_limit = std::time::Instant::now() - Duration::from_secs(2);
+    let mut warn_limit = Instant::now() - Duration::from_secs(2);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -164,20 +219,13 @@ pub async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
-        if app.connections.load(Ordering::Relaxed) >= app.config.max_connections {
-            app.hub
-                .counters
-                .refused_connections
-                .fetch_add(1, Ordering::Relaxed);
-            if warn_limit.elapsed() >= Duration::from_secs(1) {
-                warn_limit = std::time::Instant::now();
-                tracing::warn!(%peer, limit = app.config.max_connections, "connection refused: max_connections reached");
-            }
+        if !app.has_room(kind) {
+            app.refuse(kind, &peer, &mut warn_limit);
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let guard = ConnGuard::new(&app);
+        let guard = ConnGuard::new(&app, kind);
         let app = app.clone();
         tokio::spawn(async move {
             let _guard = guard;
@@ -316,7 +364,7 @@ fn upgrade(
         }
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let guard = ConnGuard::new(&app);
+    let guard = ConnGuard::new(&app, Listener::Sub);
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {

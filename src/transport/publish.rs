@@ -33,7 +33,8 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         app.config.max_payload,
         app.config.read_timeout,
     )
-    .await {
+    .await
+    {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             app.bad_request("publish: body over max_payload");

@@ -7,8 +7,8 @@
 //! first frame began. Control frames (ping, pong, close) neither start nor end a message.
 //! Idle, it costs a few words: the timer exists only while a message is in progress.
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
