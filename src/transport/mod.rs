@@ -312,6 +312,15 @@ async fn subscribe(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     longpoll::serve(app, parsed).await
 }
 
+/// RFC 6455 §4.2.1: the key is the base64 of 16 bytes: 22 base64 characters and `==`.
+fn websocket_key_ok(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+}
+
 fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
     let has = |name: header::HeaderName, want: &str| {
         req.headers()
@@ -344,6 +353,10 @@ fn upgrade(
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return http::text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
     };
+    if !websocket_key_ok(key.as_bytes()) {
+        app.bad_request("websocket upgrade: malformed Sec-WebSocket-Key");
+        return http::text(StatusCode::BAD_REQUEST, "Malformed Sec-WebSocket-Key");
+    }
     let version_ok = req
         .headers()
         .get(header::SEC_WEBSOCKET_VERSION)

@@ -24,8 +24,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         .headers()
         .get("Message-Expiry")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .map(|v| v.clamp(0, u32::MAX as i64) as u32)
+        .map(expiry_seconds)
         .unwrap_or(0);
     let channel_id = query_param(&pairs, "CHANNEL_ID").map(str::to_string);
     let body = match http::read_body(
@@ -124,4 +123,34 @@ fn channel_stats(app: &App, list: Option<&str>, body: &[u8]) -> Result<Response<
         StatusCode::OK,
         serde_json::json!({ "infos": infos }).to_string(),
     ))
+}
+
+/// `Message-Expiry` as a number the way JavaScript's `Number()` reads it, so
+/// `99999999999999999999` and `1e3` are stored (capped to `message_ttl` later) as Node
+/// stores them; what is not a positive number is 0 (deliver, do not store).
+fn expiry_seconds(v: &str) -> u32 {
+    let v = v.trim();
+    if let Ok(n) = v.parse::<i64>() {
+        return n.clamp(0, u32::MAX as i64) as u32;
+    }
+    match v.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => f.min(u32::MAX as f64) as u32,
+        Ok(f) if f == f64::INFINITY => u32::MAX,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_reads_like_a_javascript_number() {
+        use super::expiry_seconds as e;
+        assert_eq!(e("60"), 60);
+        assert_eq!(e(" 60 "), 60);
+        assert_eq!(e("99999999999999999999"), u32::MAX);
+        assert_eq!(e("1e3"), 1000);
+        assert_eq!(e("-5"), 0);
+        assert_eq!(e("abc"), 0);
+        assert_eq!(e("NaN"), 0);
+    }
 }
