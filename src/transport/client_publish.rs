@@ -29,12 +29,18 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
     let sub = match subscribe::parse(req.uri().query(), app.signer.as_ref()) {
         Ok(s) => s,
         Err(_) => {
-            app.bad_request("client publish: no signed public channel in CHANNEL_ID");
+            app.bad_request(
+                ErrorCode::PublicChannelIdRequired.code(),
+                "client publish: no signed public channel in CHANNEL_ID",
+            );
             return http::error(ErrorCode::PublicChannelIdRequired);
         }
     };
     let Some(publisher) = sub.publisher else {
-        app.bad_request("client publish: no public channel in CHANNEL_ID");
+        app.bad_request(
+            ErrorCode::PublicChannelIdRequired.code(),
+            "client publish: no public channel in CHANNEL_ID",
+        );
         return http::error(ErrorCode::PublicChannelIdRequired);
     };
     let body = match http::read_body(req.into_body(), app.config.max_payload).await {
@@ -46,7 +52,7 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
         Ok(Some(reply)) => http::binary(reply),
         Ok(None) => http::ok_empty(),
         Err(code) => {
-            app.bad_request(&format!("client publish: {}", code.reason()));
+            app.bad_request(code.code(), &format!("client publish: {}", code.reason()));
             http::error(code)
         }
     }

@@ -31,7 +31,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let body = match http::read_body(req.into_body(), app.config.max_payload).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            app.bad_request("publish: body over max_payload");
+            app.bad_request(413, "publish: body over max_payload");
             return http::too_large();
         }
         Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
@@ -43,7 +43,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         _ => return http::not_found(),
     };
     result.unwrap_or_else(|code| {
-        app.bad_request(&format!("publish: {}", code.reason()));
+        app.bad_request(code.code(), &format!("publish: {}", code.reason()));
         http::error(code)
     })
 }
