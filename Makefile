@@ -1,6 +1,7 @@
 # bxpush — build, run and test.
 #
-#   make run    install what is missing, build, start `bxpush serve` with its defaults
+#   make run    install what running needs, build the server, start `bxpush serve` with its defaults
+#   make install-server   binary, systemd unit and /etc/bxpush/bxpush.toml (see deploy/)
 #   make test   install what is missing, build, run every test suite; ends with "N passed, N failed"
 #   make bench  build, run the standard `bxpush bench` scenarios (several minutes), rewrite BENCHMARKS.md
 #
@@ -17,7 +18,11 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Debian packages the build and the tests need. One list: later issues append to it
 # (php8.2-dev php8.2-cli php8.2-fpm libclang-dev redis-server nginx ...).
-APT_PACKAGES := chromium ca-certificates pkg-config curl procps php8.2-dev php8.2-cli php8.2-fpm libclang-dev libfcgi-bin php8.2-gmp php8.2-bcmath redis-server
+APT_PACKAGES := chromium ca-certificates pkg-config curl procps php8.2-dev php8.2-cli php8.2-fpm libclang-dev libfcgi-bin php8.2-gmp php8.2-bcmath redis-server nginx systemd
+
+# What `make run` needs: the server binary builds with cargo alone (no PHP, Chromium,
+# nginx, Redis or npm modules: those are for the extension and the tests).
+RUN_APT_PACKAGES := ca-certificates
 
 # Git-ignored state of `make deps`. The apt stamp is keyed on the package list, so editing
 # APT_PACKAGES re-checks dpkg on the next run.
@@ -31,7 +36,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
 CARGO ?= cargo
 BXPUSH_BIN := target/release/bxpush
 
-.PHONY: deps apt-deps js-deps build run test bench fmt lint clean-deps install-bitrix
+.PHONY: deps apt-deps js-deps build run run-deps build-server install-server test bench fmt lint clean-deps install-bitrix
 
 deps: apt-deps js-deps
 
@@ -73,8 +78,32 @@ build: apt-deps
 	@command -v $(CARGO) >/dev/null 2>&1 || { echo "build: cargo not found (expected rustup's at $(HOME)/.cargo/bin)" >&2; exit 1; }
 	$(CARGO) build --release --locked -p bxpush -p bxpush-bench -p bxpush-php
 
-run: deps build
+run-deps:
+	@scripts/apt-ensure.sh $(RUN_APT_PACKAGES)
+
+build-server: run-deps
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "build: cargo not found (expected rustup's at $(HOME)/.cargo/bin)" >&2; exit 1; }
+	$(CARGO) build --release --locked -p bxpush
+
+run: build-server
 	exec $(BXPUSH_BIN) serve
+
+# The server as a systemd service: /usr/local/bin/bxpush, /etc/systemd/system/bxpush.service
+# (deploy/bxpush.service: LimitNOFILE, restart policy, hardening), /etc/bxpush/bxpush.toml
+# (deploy/bxpush.toml; an existing one is kept) and the system user bxpush. The PHP side:
+# `make install` and deploy/php-bxpush.ini. DESTDIR=/some/root installs into a staging
+# tree instead (no user, no systemctl).
+DESTDIR ?=
+install-server: build-server
+	install -D -m 0755 $(BXPUSH_BIN) $(DESTDIR)/usr/local/bin/bxpush
+	install -D -m 0644 deploy/bxpush.service $(DESTDIR)/etc/systemd/system/bxpush.service
+	@if [ -n "$(DESTDIR)" ]; then install -D -m 0640 deploy/bxpush.toml $(DESTDIR)/etc/bxpush/bxpush.toml; exit 0; fi; \
+	id bxpush >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/lib/bxpush --shell /usr/sbin/nologin bxpush; \
+	getent group www-data >/dev/null || groupadd --system www-data; \
+	if [ -e /etc/bxpush/bxpush.toml ]; then echo "install-server: kept /etc/bxpush/bxpush.toml (deploy/bxpush.toml is the example)"; \
+	else install -D -o bxpush -g root -m 0640 deploy/bxpush.toml /etc/bxpush/bxpush.toml; echo "install-server: /etc/bxpush/bxpush.toml"; fi; \
+	if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	echo "install-server: next: systemctl enable --now bxpush; bxpush nginx-conf --help; bxpush doctor"
 
 test: deps build
 	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) CARGO=$(CARGO) scripts/run-tests.sh

@@ -61,15 +61,19 @@ macro_rules! settings {
                 Layer { $( $name: self.$name.or(lower.$name), )* }
             }
 
-            /// Apply on top of the defaults, checking values. Errors name the key and the fix.
+            /// Apply on top of the defaults, checking values, then the rules between keys
+            /// (trusted listeners on loopback: [`crate::listen_policy`]). Errors name the
+            /// key and the fix.
             pub fn resolve(self) -> Result<Config, String> {
                 let d = Config::default();
-                Ok(Config {
+                let config = Config {
                     $( $name: match self.$name {
                         Some(v) => ($check)(v, stringify!($name))?,
                         None => d.$name,
                     }, )*
-                })
+                };
+                crate::listen_policy::check(&config)?;
+                Ok(config)
             }
         }
     };
@@ -171,6 +175,10 @@ settings! {
     read_timeout: u64 => Duration = Duration::from_secs(30), seconds, "BXPUSH_READ_TIMEOUT";
     /// fsync the history log after every stored message (survives power loss).
     fsync: bool => bool = false, any, "BXPUSH_FSYNC";
+    /// Allow --listen-pub (and a TCP --listen-php) on a non-loopback address: anyone who
+    /// reaches it can publish. Use only behind a firewall; warned about at every start.
+    allow_remote_publish: bool => bool = false, any, "BXPUSH_ALLOW_REMOTE_PUBLISH",
+        clap(num_args = 0..=1, default_missing_value = "true");
 }
 
 impl Layer {

@@ -10,17 +10,27 @@
 //!   wire format; the owner's listener; the worker-side forwarder and spool; derived
 //!   per-user channels);
 //! - [`client_config`]: the config the stock Bitrix JS client gets for a user;
-//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole.
+//! - [`config`] and [`runtime`]: settings, and starting and stopping the whole;
+//! - [`logging`], [`listen_policy`]: the log for operators, trusted listeners on loopback;
+//! - [`cli`], [`doctor`], [`nginx_snippet`]: the operator's shell commands (`nginx-conf`,
+//!   `doctor`, `send`, `stats`; built with the `cli` feature only).
 //!
 //! `bxpush bench`, the load generator, is the crate `bxpush-bench` (`bench/`).
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client_config;
 pub mod config;
+#[cfg(feature = "cli")]
+pub mod doctor;
 pub mod forward;
 pub mod handoff;
 pub mod hub;
 pub mod ingress;
+pub mod listen_policy;
+pub mod logging;
 pub mod message;
+pub mod nginx_snippet;
 pub mod protocol;
 pub mod runtime;
 pub mod store;

@@ -34,6 +34,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Print the nginx configuration for this bxpush (upstreams, the push locations, the
+    /// Upgrade map, timeouts from its settings).
+    NginxConf(bxpush::cli::nginx_conf::NginxConfArgs),
+    /// Check bxpush, nginx, php.ini and the pull module for the common push failures;
+    /// each finding says why it matters and the exact fix. Exit 0/1/2 = ok/warnings/errors.
+    Doctor(bxpush::doctor::DoctorArgs),
+    /// Publish a message through the running bxpush (to channel ids or users).
+    Send(bxpush::cli::send::SendArgs),
+    /// Show the running bxpush's connections, channels and counters.
+    Stats(bxpush::cli::stats::StatsArgs),
 }
 
 /// Every flag may also come from `BXPUSH_<NAME>` or from the config file. The flags are
@@ -56,15 +66,16 @@ fn main() -> ExitCode {
         eprintln!("bxpush bench: {e}");
         return ExitCode::FAILURE;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BXPUSH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = bxpush::logging::init_from_env() {
+        eprintln!("bxpush: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Bench { .. } => unreachable!("handled above"),
+        Command::NginxConf(args) => bxpush::cli::nginx_conf::run(args),
+        Command::Doctor(args) => bxpush::doctor::run(args),
+        Command::Send(args) => bxpush::cli::send::run(args),
+        Command::Stats(args) => bxpush::cli::stats::run(args),
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -175,6 +186,7 @@ fn print_banner(config: &Config, server: &Server, generated: bool) {
     );
     println!("  Publish:      http://{publ}/bitrix/pub/   (trusted; keep it on loopback)");
     println!("  Stats:        http://{publ}/server-stat/");
+    println!("  Status page:  http://{publ}/   (Prometheus: http://{publ}/metrics)");
     match server.php_target() {
         Some(php) => println!("  PHP workers:  {php}   (php.ini: bxpush.server = \"{php}\")"),
         None => println!(

@@ -84,7 +84,7 @@ impl PhpListener {
                     )
                 })?;
                 if !addr.ip().is_loopback() {
-                    tracing::warn!(%addr, "listen_php is not a loopback address: PHP events cross the network authenticated but unencrypted; prefer 127.0.0.1 or a unix socket");
+                    tracing::warn!(%addr, "listen_php is not on loopback (allowed by allow_remote_publish): PHP events cross the network authenticated but unencrypted; make sure a firewall admits only your PHP servers, or use 127.0.0.1 or a unix socket");
                 }
                 Ok(PhpListener::Tcp(l))
             }

@@ -105,6 +105,7 @@ impl Server {
             stop_rx.clone(),
         )));
         tasks.push(tokio::spawn(upkeep(hub, stop_rx)));
+        crate::listen_policy::warn_allowed(&app.config);
         let stats = app.hub.store_stats();
         tracing::info!(
             %sub_addr, %pub_addr,

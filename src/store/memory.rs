@@ -47,6 +47,8 @@ pub struct MemoryStore {
     compact_min_bytes: u64,
     /// Reused encoding buffer for appends.
     scratch: Vec<u8>,
+    /// Failed appends, purges and flushes (`StoreStats::errors`).
+    errors: u64,
 }
 
 fn unix_now() -> u64 {
@@ -56,6 +58,40 @@ fn unix_now() -> u64 {
 }
 
 impl MemoryStore {
+    /// [`Store::append`] without the error count.
+    fn append_unchecked(&mut self, msg: Arc<Message>) -> io::Result<()> {
+        if msg.expiry == 0 || msg.receivers.is_empty() || self.index.contains(&msg.mid) {
+            return Ok(());
+        }
+        if self.log.is_none() {
+            if msg.body.len() > MAX_BODY {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("message {} not stored: body over {MAX_BODY} bytes", msg.mid),
+                ));
+            }
+            self.index.insert(msg, 0);
+            return Ok(());
+        }
+        self.scratch.clear();
+        let len = log::encode_message(&msg, &mut self.scratch)?;
+        let len = u32::try_from(len).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "message record over 4 GiB")
+        })?;
+        self.index.insert(msg, len);
+        let result = match self.log.as_mut() {
+            Some(log) => log.append(&self.scratch),
+            None => Ok(()),
+        };
+        if self.scratch.capacity() > 1 << 20 {
+            self.scratch = Vec::new();
+        }
+        if result.is_err() {
+            self.needs_rewrite = true;
+        }
+        result
+    }
+
     /// Open the store: lock the data dir, read back the log (cutting a torn tail), drop
     /// what expired meanwhile, and persist this run's startdate before any id is issued.
     pub fn open(opts: StoreOptions) -> io::Result<Self> {
@@ -76,6 +112,7 @@ impl MemoryStore {
                 rewrite_not_before: 0,
                 compact_min_bytes: COMPACT_MIN_BYTES,
                 scratch: Vec::new(),
+                errors: 0,
                 opts,
             });
         };
@@ -107,6 +144,7 @@ impl MemoryStore {
             rewrite_not_before: 0,
             compact_min_bytes: COMPACT_MIN_BYTES,
             scratch: Vec::new(),
+            errors: 0,
             opts,
         };
         tracing::info!(
@@ -205,36 +243,9 @@ impl Store for MemoryStore {
     /// receivers or with an id already held are ignored; a body over 32 MiB is refused
     /// with `InvalidInput` and not kept.
     fn append(&mut self, msg: Arc<Message>) -> io::Result<()> {
-        if msg.expiry == 0 || msg.receivers.is_empty() || self.index.contains(&msg.mid) {
-            return Ok(());
-        }
-        if self.log.is_none() {
-            if msg.body.len() > MAX_BODY {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("message {} not stored: body over {MAX_BODY} bytes", msg.mid),
-                ));
-            }
-            self.index.insert(msg, 0);
-            return Ok(());
-        }
-        self.scratch.clear();
-        let len = log::encode_message(&msg, &mut self.scratch)?;
-        let len = u32::try_from(len).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "message record over 4 GiB")
-        })?;
-        self.index.insert(msg, len);
-        let result = match self.log.as_mut() {
-            Some(log) => log.append(&self.scratch),
-            None => Ok(()),
-        };
-        if self.scratch.capacity() > 1 << 20 {
-            self.scratch = Vec::new();
-        }
-        if result.is_err() {
-            self.needs_rewrite = true;
-        }
-        result
+        let r = self.append_unchecked(msg);
+        self.errors += u64::from(r.is_err());
+        r
     }
 
     fn since(&self, channels: &[ChannelKey], after: MessageId, now_unix: u64) -> Vec<Arc<Message>> {
@@ -259,6 +270,7 @@ impl Store for MemoryStore {
         }
         if self.needs_rewrite || log.is_broken() || self.compaction_worthwhile() {
             if let Err(e) = self.compact() {
+                self.errors += 1;
                 self.rewrite_not_before = now_unix + REWRITE_RETRY_SECS;
                 return Err(e);
             }
@@ -267,10 +279,12 @@ impl Store for MemoryStore {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.log.as_mut() {
+        let r = match self.log.as_mut() {
             Some(log) => log.sync(),
             None => Ok(()),
-        }
+        };
+        self.errors += u64::from(r.is_err());
+        r
     }
 
     fn stats(&self) -> StoreStats {
@@ -279,6 +293,7 @@ impl Store for MemoryStore {
             channels: self.index.channel_count(),
             bytes: self.index.body_bytes(),
             log_bytes: self.log_len(),
+            errors: self.errors,
         }
     }
 }
@@ -441,7 +456,8 @@ mod tests {
                 messages: 2,
                 channels: 2,
                 bytes: 6,
-                log_bytes: 0
+                log_bytes: 0,
+                errors: 0
             }
         );
         s.purge(NOW + 60).unwrap();

@@ -69,6 +69,9 @@ pub struct StoreStats {
     pub bytes: u64,
     /// Current size of `messages.log` (0 without a data dir).
     pub log_bytes: u64,
+    /// Failed history operations since start (appends, purges/rewrites, flushes): each
+    /// is also logged once as an error; `/metrics` exports the count.
+    pub errors: u64,
 }
 
 /// A history engine. Single owner (`&mut self` to write): the hub serialises access.

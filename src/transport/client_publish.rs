@@ -29,12 +29,18 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
     let sub = match subscribe::parse(req.uri().query(), app.signer.as_ref()) {
         Ok(s) => s,
         Err(_) => {
-            app.bad_request("client publish: no signed public channel in CHANNEL_ID");
+            app.bad_request(
+                ErrorCode::PublicChannelIdRequired.code(),
+                "client publish: no signed public channel in CHANNEL_ID",
+            );
             return http::error(ErrorCode::PublicChannelIdRequired);
         }
     };
     let Some(publisher) = sub.publisher else {
-        app.bad_request("client publish: no public channel in CHANNEL_ID");
+        app.bad_request(
+            ErrorCode::PublicChannelIdRequired.code(),
+            "client publish: no public channel in CHANNEL_ID",
+        );
         return http::error(ErrorCode::PublicChannelIdRequired);
     };
     let body = match http::read_body(
@@ -47,7 +53,7 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
         Ok(b) => b,
         Err(BodyError::TooLarge) => return http::too_large(),
         Err(BodyError::TimedOut) => {
-            app.bad_request("client publish: body not received within read_timeout");
+            app.bad_request(408, "client publish: body not received within read_timeout");
             return http::timed_out();
         }
         Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
@@ -56,7 +62,7 @@ pub async fn serve_http(app: Arc<App>, req: Request<Incoming>) -> Response<Body>
         Ok(Some(reply)) => http::binary(reply),
         Ok(None) => http::ok_empty(),
         Err(code) => {
-            app.bad_request(&format!("client publish: {}", code.reason()));
+            app.bad_request(code.code(), &format!("client publish: {}", code.reason()));
             http::error(code)
         }
     }

@@ -7,6 +7,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::http::{self, Body};
+use super::ops_counters::Transport;
 use super::subscribe::SubscribeRequest;
 use super::{frames, App, Attached};
 use crate::hub::CloseReason;
@@ -23,10 +24,14 @@ pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
     if !sub.replay.is_empty() {
+        app.ops.delivered(Transport::LongPoll, &sub.replay, false);
         return reply(&req, &sub.replay, sub.gap);
     }
     match tokio::time::timeout(app.config.long_poll_timeout, attached.sub.recv()).await {
-        Ok(Ok(msgs)) => reply(&req, &msgs, false),
+        Ok(Ok(msgs)) => {
+            app.ops.delivered(Transport::LongPoll, &msgs, true);
+            reply(&req, &msgs, false)
+        }
         Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
         // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
         Ok(Err(_)) | Err(_) => not_modified(&app, &req, &attached.sub.channels),

@@ -7,9 +7,12 @@ pub mod commands;
 pub mod frames;
 pub mod http;
 pub mod longpoll;
+pub mod metrics;
+pub mod ops_counters;
 pub mod publish;
 pub mod server_stat;
 pub mod sse;
+pub mod status_page;
 pub mod subscribe;
 pub mod websocket;
 pub mod ws_deadline;
@@ -48,6 +51,8 @@ pub struct App {
     /// (`max_trusted_connections`, shared with the PHP socket), so subscribers filling
     /// `max_connections` can never lock publishing out.
     pub trusted_connections: AtomicUsize,
+    /// Operators' counters (`/metrics`): errors by code, deliveries, latency.
+    pub ops: ops_counters::OpsCounters,
 }
 
 impl App {
@@ -70,16 +75,21 @@ impl App {
             process_unique_id,
             connections: AtomicUsize::new(0),
             trusted_connections: AtomicUsize::new(0),
+            ops: Default::default(),
         }
     }
 
-    /// One log line and a counter per rejected request.
-    pub fn bad_request(&self, what: &str) {
+    /// A rejected request: counted by `code` (the protocol code, or the HTTP status when
+    /// there is none) and kept for the status page; logged at debug only, as a client's
+    /// mistake is not the operator's event (`/metrics` shows the rate).
+    pub fn bad_request(&self, code: u16, what: &str) {
         self.hub
             .counters
             .bad_requests
             .fetch_add(1, Ordering::Relaxed);
-        tracing::info!("bad request: {what}");
+        self.ops.bad_request(code);
+        crate::logging::recent::note("client", format!("bad request: {what}"));
+        tracing::debug!("bad request: {what}");
     }
 
     /// Open trusted connections: the publish listener's and the PHP socket's.
@@ -211,8 +221,16 @@ pub async fn accept_loop(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // EMFILE and friends: back off instead of spinning, and say so at
+                    // most once a second (the retries would be 20 lines a second).
+                    if warn_limit.elapsed() >= Duration::from_secs(1) {
+                        warn_limit = std::time::Instant::now();
+                        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                            tracing::warn!(error = %e, "accept failed: out of file descriptors; raise LimitNOFILE (ulimit -n) above max_connections, or lower max_connections");
+                        } else {
+                            tracing::warn!(error = %e, "accept failed");
+                        }
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -236,8 +254,10 @@ pub async fn accept_loop(
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
+            // Resets and malformed requests are the clients' business: debug, counted.
             if let Err(e) = conn.await {
-                tracing::info!(%peer, error = %e, "connection error");
+                app.ops.conn_error(ops_counters::ConnError::Http);
+                tracing::debug!(%peer, error = %e, "connection error");
             }
         });
     }
@@ -275,6 +295,10 @@ async fn route(
         (Listener::Pub, &Method::GET) if path.starts_with("/server-stat/") => {
             server_stat::serve(&app)
         }
+        (Listener::Pub, &Method::GET) if path == "/metrics" => metrics::serve(&app),
+        (Listener::Pub, &Method::GET) if status_page::handles(&path) => {
+            status_page::serve(&app, &path)
+        }
         _ => http::not_found(),
     };
     Ok(resp)
@@ -289,7 +313,7 @@ async fn subscribe(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let mut parsed = match parsed {
         Ok(p) => p,
         Err(code) => {
-            app.bad_request(&format!("subscribe: {}", code.reason()));
+            app.bad_request(code.code(), &format!("subscribe: {}", code.reason()));
             return http::error(code);
         }
     };
@@ -354,7 +378,7 @@ fn upgrade(
         return http::text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
     };
     if !websocket_key_ok(key.as_bytes()) {
-        app.bad_request("websocket upgrade: malformed Sec-WebSocket-Key");
+        app.bad_request(400, "websocket upgrade: malformed Sec-WebSocket-Key");
         return http::text(StatusCode::BAD_REQUEST, "Malformed Sec-WebSocket-Key");
     }
     let version_ok = req
@@ -372,7 +396,10 @@ fn upgrade(
     let parsed = match parsed {
         Ok(p) => p,
         Err(code) => {
-            app.bad_request(&format!("websocket subscribe: {}", code.reason()));
+            app.bad_request(
+                code.code(),
+                &format!("websocket subscribe: {}", code.reason()),
+            );
             return http::error(code);
         }
     };

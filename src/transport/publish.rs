@@ -36,11 +36,11 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            app.bad_request("publish: body over max_payload");
+            app.bad_request(413, "publish: body over max_payload");
             return http::too_large();
         }
         Err(BodyError::TimedOut) => {
-            app.bad_request("publish: body not received within read_timeout");
+            app.bad_request(408, "publish: body not received within read_timeout");
             return http::timed_out();
         }
         Err(BodyError::Broken) => return http::error(ErrorCode::WrongRequestData),
@@ -52,7 +52,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         _ => return http::not_found(),
     };
     result.unwrap_or_else(|code| {
-        app.bad_request(&format!("publish: {}", code.reason()));
+        app.bad_request(code.code(), &format!("publish: {}", code.reason()));
         http::error(code)
     })
 }

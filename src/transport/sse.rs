@@ -12,11 +12,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::http::{self, Body};
+use super::ops_counters::Transport;
 use super::subscribe::SubscribeRequest;
 use super::{frames, App, Attached, Gauge};
 use crate::hub::CloseReason;
 
 struct Stream {
+    app: Arc<App>,
     attached: Attached,
     first: Option<Bytes>,
     heartbeat: tokio::time::Interval,
@@ -35,8 +37,10 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         first.extend_from_slice(b"event: history_gap\ndata: {}\n\n");
     }
     first.extend_from_slice(&frames::sse_events(&sub.replay));
+    app.ops.delivered(Transport::Sse, &sub.replay, false);
     let period = app.config.sse_heartbeat;
     let state = Stream {
+        app: app.clone(),
         attached: Attached::new(app.hub.clone(), sub.subscriber),
         first: Some(Bytes::from(first)),
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
@@ -52,7 +56,10 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         }
         let chunk = tokio::select! {
             r = st.attached.sub.recv() => match r {
-                Ok(msgs) => frames::sse_events(&msgs),
+                Ok(msgs) => {
+                    st.app.ops.delivered(Transport::Sse, &msgs, true);
+                    frames::sse_events(&msgs)
+                }
                 Err(reason) => {
                     st.done = true;
                     Bytes::from(match reason {

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use super::ops_counters::{ConnError, Transport};
 use super::subscribe::SubscribeRequest;
 use super::ws_deadline::Deadline;
 use super::{client_publish, frames, App, Attached, Gauge};
@@ -68,8 +69,11 @@ async fn open(app: Arc<App>, upgraded: Upgraded, mut req: SubscribeRequest) -> O
         .hub
         .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
-    if !sub.replay.is_empty() && send(&mut ws, &req, &sub.replay).await.is_err() {
-        return None;
+    if !sub.replay.is_empty() {
+        if send(&mut ws, &req, &sub.replay).await.is_err() {
+            return None;
+        }
+        app.ops.delivered(Transport::WebSocket, &sub.replay, false);
     }
     Some(Conn {
         app,
@@ -99,6 +103,7 @@ async fn run(conn: &mut Conn) {
                     if send(ws, req, &msgs).await.is_err() {
                         return;
                     }
+                    app.ops.delivered(Transport::WebSocket, &msgs, true);
                 }
                 Err(reason) => {
                     let (code, text) = reason.ws_close();
@@ -109,12 +114,14 @@ async fn run(conn: &mut Conn) {
             frame = ws.next() => match frame {
                 None => return,
                 Some(Err(WsError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    app.bad_request("websocket: message not finished within read_timeout");
+                    app.bad_request(1008, "websocket: message not finished within read_timeout");
                     Box::pin(close(ws, 1008, "Message not finished in time".into())).await;
                     return;
                 }
+                // Resets and broken frames are the clients' business: debug, counted.
                 Some(Err(e)) => {
-                    tracing::info!(error = %e, "websocket connection error");
+                    app.ops.conn_error(ConnError::WebSocket);
+                    tracing::debug!(error = %e, "websocket connection error");
                     return;
                 }
                 // A connected subscriber keeps its channels online by being registered;
@@ -129,7 +136,7 @@ async fn run(conn: &mut Conn) {
                         }
                         Ok(None) => {}
                         Err(code) => {
-                            app.bad_request(&format!("websocket request: {}", code.reason()));
+                            app.bad_request(code.code(), &format!("websocket request: {}", code.reason()));
                             Box::pin(close(ws, code.code(), code.reason())).await;
                             return;
                         }
