@@ -316,12 +316,12 @@ const KEY_IS_PRIVATE: u8 = 0x10;
 const KEY_IS_ONLINE: u8 = 0x18;
 
 /// Size of a length-delimited field with a one-byte key and `len` payload bytes.
-fn field_len(len: usize) -> usize {
+pub(crate) fn field_len(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
 }
 
 /// Write the key and length of a length-delimited field (its payload follows).
-fn put_header(out: &mut Vec<u8>, key: u8, len: usize) {
+pub(crate) fn put_header(out: &mut Vec<u8>, key: u8, len: usize) {
     out.push(key);
     encode_varint(len as u64, out);
 }

@@ -9,6 +9,7 @@
 
 use prost::encoding::{encode_varint, encoded_len_varint};
 
+use super::proto::{field_len, put_header};
 use super::ChannelId;
 
 /// The pull module's batching options (`limit_max_*`), with its defaults.
@@ -62,15 +63,6 @@ pub fn wire_expiry(expiry: i64) -> u32 {
 
 const RECEIVER_LEN: usize = 2 + 16 + 2; // id (key, len, 16 bytes) + isPrivate (key, 1)
 
-fn len_field(len: usize) -> usize {
-    1 + encoded_len_varint(len as u64) + len
-}
-
-fn put_len(out: &mut Vec<u8>, key: u8, len: usize) {
-    out.push(key);
-    encode_varint(len as u64, out);
-}
-
 /// One `IncomingMessage` (its fields, without an outer tag and length): every receiver
 /// `{id, isPrivate: true}`, the body, the expiry always (also 0; a negative one as the
 /// 10-byte two's complement), the label. No sender, no signatures (vectors §3.4).
@@ -80,23 +72,23 @@ pub fn encode_incoming_message(
     expiry: i64,
     label: &str,
 ) -> Vec<u8> {
-    let len = channels.len() * len_field(RECEIVER_LEN)
-        + len_field(body.len())
+    let len = channels.len() * field_len(RECEIVER_LEN)
+        + field_len(body.len())
         + 1
         + encoded_len_varint(expiry as u64)
-        + len_field(label.len());
+        + field_len(label.len());
     let mut out = Vec::with_capacity(len);
     for c in channels {
-        put_len(&mut out, 0x0a, RECEIVER_LEN);
-        put_len(&mut out, 0x0a, 16);
+        put_header(&mut out, 0x0a, RECEIVER_LEN);
+        put_header(&mut out, 0x0a, 16);
         out.extend_from_slice(c.as_bytes());
         out.extend_from_slice(&[0x10, 0x01]);
     }
-    put_len(&mut out, 0x1a, body.len());
+    put_header(&mut out, 0x1a, body.len());
     out.extend_from_slice(body);
     out.push(0x20);
     encode_varint(expiry as u64, &mut out);
-    put_len(&mut out, 0x2a, label.len());
+    put_header(&mut out, 0x2a, label.len());
     out.extend_from_slice(label.as_bytes());
     debug_assert_eq!(out.len(), len);
     out
@@ -104,13 +96,13 @@ pub fn encode_incoming_message(
 
 /// `RequestBatch{requests: [{incomingMessages: {messages}}]}` from encoded messages.
 fn request_batch(messages: &[Vec<u8>]) -> Vec<u8> {
-    let imr: usize = messages.iter().map(|m| len_field(m.len())).sum();
-    let request = len_field(imr);
-    let mut out = Vec::with_capacity(len_field(request));
-    put_len(&mut out, 0x0a, request);
-    put_len(&mut out, 0x0a, imr);
+    let imr: usize = messages.iter().map(|m| field_len(m.len())).sum();
+    let request = field_len(imr);
+    let mut out = Vec::with_capacity(field_len(request));
+    put_header(&mut out, 0x0a, request);
+    put_header(&mut out, 0x0a, imr);
     for m in messages {
-        put_len(&mut out, 0x0a, m.len());
+        put_header(&mut out, 0x0a, m.len());
         out.extend_from_slice(m);
     }
     out
