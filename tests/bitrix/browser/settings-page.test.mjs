@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '../../js/node_modules/playwright-core/index.mjs';
+import { freePort, canConnect, waitFor } from '../../js/lib/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../../..');
@@ -33,36 +33,6 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 const TEST_TIMEOUT_S = 3; // the page's wait for the test event, saved through the form below
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
-    sock.once('error', () => resolve(false));
-  });
-}
-
-async function waitFor(pred, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, interval));
-  }
-}
 
 /** A child process whose output is kept (with the key cut out) and that is stopped by pid. */
 function startProcess(name, cmd, args, opts = {}) {
@@ -121,7 +91,7 @@ async function startServe() {
   await waitFor(async () => {
     if (p.exited) throw new Error(`bxpush serve exited early (${JSON.stringify(p.exited)}):\n${p.log()}`);
     return (await canConnect(subPort)) && (await canConnect(pubPort)) && fs.existsSync(sock);
-  }, { what: `bxpush serve on ${subPort}/${pubPort} and ${sock}` });
+  }, { timeout: 10000, what: `bxpush serve on ${subPort}/${pubPort} and ${sock}` });
   return p;
 }
 
@@ -196,7 +166,7 @@ before(async () => {
   await waitFor(async () => {
     if (web.exited) throw new Error(`php -S exited early:\n${web.log()}`);
     return canConnect(webPort);
-  }, { what: `php -S on ${webPort}` });
+  }, { timeout: 10000, what: `php -S on ${webPort}` });
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();

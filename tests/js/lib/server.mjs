@@ -25,7 +25,8 @@ export function freePort() {
   });
 }
 
-function canConnect(port) {
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export function canConnect(port) {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     sock.once('connect', () => { sock.destroy(); resolve(true); });
