@@ -55,12 +55,12 @@ pub fn publish(
         )));
     }
     let signer = settings::get().signer();
-    let list = channels::parse_channel_arg(channels, signer.as_ref())
+    let keys = channels::parse_channel_keys(channels, signer.as_ref())
         .map_err(|e| exc(format!("{f}: {e}")))?;
     let (body, kind) = message::raw_body(message).map_err(|e| exc(format!("{f}: {e}")))?;
     // PHP is told how many distinct channels it reached; the core's one de-duplication
     // (the hub's gate relies on the same type) gives that count.
-    let receivers = Receivers::new(list.into_iter().map(|(_, k)| k).collect());
+    let receivers = Receivers::new(keys);
     let n = receivers.len() as i64;
     let kind = r#type.unwrap_or(kind);
     dispatch::submit(Item::Publish {

@@ -46,11 +46,33 @@ pub fn parse_channel_arg(
     z: &Zval,
     signer: Option<&Signer>,
 ) -> Result<Vec<(String, ChannelKey)>, String> {
-    let z = z.dereference();
     let mut out = Vec::new();
+    for_each_channel(z, |part| {
+        out.push((part.to_string(), parse_channel(part, signer)?));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`parse_channel_arg`] without the given forms: what a publish needs, with no string
+/// copied per channel.
+pub fn parse_channel_keys(z: &Zval, signer: Option<&Signer>) -> Result<Vec<ChannelKey>, String> {
+    let mut out = Vec::new();
+    for_each_channel(z, |part| {
+        out.push(parse_channel(part, signer)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each channel of a channel argument; refuses other types and an empty list.
+fn for_each_channel(z: &Zval, mut f: impl FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+    let z = z.dereference();
+    let mut seen = false;
     let mut one = |s: &str| -> Result<(), String> {
         for part in s.split('/').filter(|p| !p.is_empty()) {
-            out.push((part.to_string(), parse_channel(part, signer)?));
+            seen = true;
+            f(part)?;
         }
         Ok(())
     };
@@ -70,10 +92,10 @@ pub fn parse_channel_arg(
             describe(z)
         ));
     }
-    if out.is_empty() {
+    if !seen {
         return Err("no channel given".into());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A user id from PHP: an int, or a string of decimal digits (Bitrix casts with intval).

@@ -15,13 +15,17 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Bitrix's default message expiry.
 pub const DEFAULT_EXPIRY: u32 = 86_400;
 
-fn check_body(b: Vec<u8>) -> Result<Bytes, String> {
-    if b.len() > MAX_BODY {
+fn check_body_size(len: usize) -> Result<(), String> {
+    if len > MAX_BODY {
         return Err(format!(
-            "message body is {} bytes, over the 1 MiB limit ({MAX_BODY} bytes) of the push server",
-            b.len()
+            "message body is {len} bytes, over the 1 MiB limit ({MAX_BODY} bytes) of the push server"
         ));
     }
+    Ok(())
+}
+
+fn check_body(b: Vec<u8>) -> Result<Bytes, String> {
+    check_body_size(b.len())?;
     if std::str::from_utf8(&b).is_err() {
         return Err("invalid UTF-8 in the message body: clients parse it as JSON text".into());
     }
@@ -43,15 +47,17 @@ pub fn raw_body(z: &Zval) -> Result<(Bytes, String), String> {
         return Ok((check_body(s.as_bytes().to_vec())?, String::new()));
     }
     if let Some(arr) = z.array() {
-        let body = check_body(php::json_encode(z, php::JSON_UNESCAPED_UNICODE)?)?;
-        let m = arr
-            .get("module_id")
-            .and_then(|v| v.dereference().str().map(str::to_string));
-        let c = arr
-            .get("command")
-            .and_then(|v| v.dereference().str().map(str::to_string));
-        let k = match (m, c) {
-            (Some(m), Some(c)) => kind(&m, &c),
+        // One copy, straight out of PHP's buffer. json_encode's output is valid UTF-8 by
+        // construction (invalid input fails the encode), so only the size is checked here.
+        let body = php::json_encode_with(z, php::JSON_UNESCAPED_UNICODE, |json| {
+            check_body_size(json.len()).map(|()| Bytes::copy_from_slice(json))
+        })??;
+        let field = |name: &str| {
+            arr.get(name)
+                .and_then(|v| v.dereference().zend_str().map(|s| s.as_bytes()))
+        };
+        let k = match (field("module_id"), field("command")) {
+            (Some(m), Some(c)) => pull_batch::label(m, c),
             _ => String::new(),
         };
         return Ok((body, k));

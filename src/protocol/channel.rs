@@ -9,12 +9,19 @@ pub struct ChannelId(pub [u8; 16]);
 impl ChannelId {
     /// Exactly 32 lowercase hex characters (the spec's grammar is lowercase only).
     pub fn from_hex(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 32 || !b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-            return None;
+        // One pass, lowercase only (the protocol's form): every publish parses its channels.
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
         }
+        let b: &[u8; 32] = s.as_bytes().try_into().ok()?;
         let mut out = [0u8; 16];
-        hex::decode_to_slice(b, &mut out).ok()?;
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+            *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
         Some(Self(out))
     }
 
@@ -58,5 +65,29 @@ impl ChannelKey {
     }
     pub fn public(id: ChannelId) -> Self {
         Self { id, public: true }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChannelId;
+
+    #[test]
+    fn from_hex_takes_32_lowercase_hex_digits_only() {
+        let s = "0123456789abcdef00ff10fe2cd3e4b5";
+        let id = ChannelId::from_hex(s).unwrap();
+        assert_eq!(id.to_hex(), s);
+        assert_eq!(id.as_bytes()[..3], [0x01, 0x23, 0x45]);
+        assert_eq!(id.as_bytes()[15], 0xb5);
+        for bad in [
+            "0123456789ABCDEF00ff10fe2cd3e4b5", // uppercase: not the protocol's form
+            "0123456789abcdef00ff10fe2cd3e4b",  // 31
+            "0123456789abcdef00ff10fe2cd3e4b5a", // 33
+            "0123456789abcdeg00ff10fe2cd3e4b5", // g
+            "",
+            "0123456789abcdef00ff10fe2cd3e4é", // 32 bytes, not hex
+        ] {
+            assert_eq!(ChannelId::from_hex(bad), None, "{bad}");
+        }
     }
 }
