@@ -14,6 +14,7 @@
 
 pub mod accounting;
 pub mod body;
+pub mod floor;
 pub mod http;
 pub mod plan;
 pub mod procstat;
@@ -194,9 +195,20 @@ pub struct BenchArgs {
     /// Where --render writes (default stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Rounds of the machine's floor measured after the run: the same frame written to as
+    /// many loopback sockets without a server (see the floor section of BENCHMARKS.md).
+    /// Default 20 for the fanout scenario, 0 (not measured) otherwise.
+    #[arg(long)]
+    pub floor_rounds: Option<u32>,
+    /// Measure only the floor (for --subscribers sockets and --message-size), no server.
+    #[arg(long)]
+    pub floor_only: bool,
     /// Run as a worker process (internal).
     #[arg(long, hide = true)]
     pub worker: bool,
+    /// Run as a floor drainer process (internal).
+    #[arg(long, hide = true)]
+    pub floor_drain: bool,
 }
 
 /// Everything resolved: flags > scenario defaults > global defaults.
@@ -231,6 +243,12 @@ pub struct Settings {
     pub warmup_timeout: f64,
     pub drain_timeout: f64,
     pub sample_ms: u64,
+    /// Rounds of the floor measurement after the run (0: none).
+    #[serde(default)]
+    pub floor_rounds: u32,
+    /// Most connections one worker (and one floor drainer) process holds.
+    #[serde(default)]
+    pub per_worker: u32,
     /// Channel ids are signed (a signature key is set).
     #[serde(default)]
     pub signed: bool,
@@ -262,6 +280,7 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.rate, 10.0);
             set(&mut a.duration, 20.0);
             set(&mut a.message_size, 200);
+            set(&mut a.floor_rounds, 20);
         }
         Scenario::Latency => {
             set(&mut a.transport, Transport::Ws);
@@ -380,6 +399,8 @@ impl BenchArgs {
             warmup_timeout: self.warmup_timeout.unwrap_or(60.0),
             drain_timeout: self.drain_timeout.unwrap_or(10.0),
             sample_ms: self.sample_ms.unwrap_or(500).max(50),
+            floor_rounds: self.floor_rounds.unwrap_or(0),
+            per_worker,
             signed: !key.is_empty(),
             signature_key: key,
         })
@@ -520,12 +541,18 @@ pub struct BenchResult {
     pub bench: BenchCpu,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
+    /// The machine's floor for the same fan-out, measured after the run.
+    #[serde(default)]
+    pub floor: Option<floor::FloorResult>,
 }
 
 /// Entry of `bxpush bench`.
 pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.worker {
         return worker::main();
+    }
+    if args.floor_drain {
+        return floor::drain_main();
     }
     if let Some(dir) = &args.render {
         let md = render::render_dir(dir)?;
@@ -538,7 +565,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         };
     }
     let json = args.json.clone();
+    let floor_only = args.floor_only;
     let settings = args.resolve()?;
+    if floor_only {
+        return run_floor_only(&settings, json);
+    }
     if let Some(cpus) = &settings.cpu {
         procstat::pin_self(cpus)?;
     }
@@ -547,12 +578,58 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let local = tokio::task::LocalSet::new();
-    let result = local.block_on(&rt, coordinate(settings))?;
+    let mut result = local.block_on(&rt, coordinate(settings))?;
+    // After the run: the server is stopped and the workers are gone, so the floor gets the
+    // same CPUs to itself.
+    if result.settings.floor_rounds > 0 && result.connect.ok > 0 {
+        let t0 = Instant::now();
+        progress(
+            t0,
+            &format!(
+                "floor: the same frame to {} loopback sockets without a server, {} rounds",
+                result.connect.ok, result.settings.floor_rounds
+            ),
+        );
+        match floor::measure(&floor_spec(&result.settings, result.connect.ok as u32)) {
+            Ok(f) => result.floor = Some(f),
+            Err(e) => result.notes.push(format!("floor not measured: {e}")),
+        }
+        result.checks = render::checks(&result);
+    }
     print!("{}", render::table(&result));
     if let Some(p) = json {
         let text = serde_json::to_string_pretty(&result).expect("serialisable");
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
         eprintln!("bench: results written to {}", p.display());
+    }
+    Ok(())
+}
+
+/// The floor for `sockets` subscribers of `s`: the writer where the server ran, the
+/// drainers where the bench ran.
+fn floor_spec(s: &Settings, sockets: u32) -> floor::FloorSpec {
+    floor::FloorSpec {
+        sockets,
+        message_size: s.message_size,
+        rounds: s.floor_rounds.max(1),
+        writer_cpu: s.server_cpu.clone(),
+        drain_cpu: s.cpu.clone(),
+        per_process: s.per_worker.max(1),
+    }
+}
+
+/// `--floor-only`: the floor alone, printed as JSON (and written to `--json`).
+fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
+    let mut s = s.clone();
+    // No server is spawned, so pin as a spawned one would be unless told otherwise.
+    let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    s.server_cpu = s.server_cpu.or_else(|| two.then(|| "0".into()));
+    s.cpu = s.cpu.or_else(|| two.then(|| "1".into()));
+    let f = floor::measure(&floor_spec(&s, s.subscribers))?;
+    let text = serde_json::to_string_pretty(&f).expect("serialisable");
+    println!("{text}");
+    if let Some(p) = json {
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(())
 }
@@ -1267,6 +1344,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         },
         checks: Vec::new(),
         notes,
+        floor: None,
     };
     result.checks = render::checks(&result);
     Ok(result)

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::{BenchResult, Check, Quantiles, Scenario};
+use super::{floor, BenchResult, Check, Quantiles, Scenario};
 
 fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
     Check {
@@ -80,6 +80,22 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 ms(t.p99_ms),
                 Some(t.count > 0 && t.p99_ms <= 30.0),
             ));
+            if let Some(f) = &r.floor {
+                let ratio = floor::ratio(t.p99_ms, f.last_delivery.mean_ms);
+                out.push(check(
+                    &format!(
+                        "time to last delivery p99 / the machine's floor (mean {} for the same {} B frame to {} sockets, no server)",
+                        ms(f.last_delivery.mean_ms),
+                        f.frame_bytes,
+                        f.sockets
+                    ),
+                    "≤ 1.5×",
+                    ratio
+                        .map(|x| format!("{x:.2}×"))
+                        .unwrap_or_else(|| "not measured".into()),
+                    ratio.map(|x| t.count > 0 && x <= 1.5),
+                ));
+            }
         }
         Some(Scenario::Latency) => {
             out.push(check(
@@ -307,6 +323,21 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
         "connections closed during the run",
         r.delivery.closed.to_string(),
     );
+    if let Some(f) = &r.floor {
+        add(
+            "floor: same frame, same sockets, no server",
+            format!(
+                "{} rounds of {} B to {} sockets ({} drainer process(es)): last frame {}; writes alone {} ({:.2} µs per write)",
+                f.rounds,
+                f.frame_bytes,
+                f.sockets,
+                f.drainers,
+                q(&f.last_delivery),
+                q(&f.writes),
+                f.write_us_per_socket
+            ),
+        );
+    }
     v
 }
 
