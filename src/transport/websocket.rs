@@ -25,8 +25,9 @@ use crate::message::Message;
 type Ws = WebSocketStream<Deadline<TokioIo<Upgraded>>>;
 
 /// Small buffers: tungstenite's default 128 KiB read buffer would cost that much per idle
-/// connection (see DESIGN.md); with 0 it reads a frame header on demand.
-fn ws_config(max_payload: usize) -> WebSocketConfig {
+/// connection (see DESIGN.md); with 0 it reads a frame header on demand. Public for the
+/// fuzz target `ws_frames`, which reads client bytes with exactly this configuration.
+pub fn ws_config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(0)
         .write_buffer_size(0)

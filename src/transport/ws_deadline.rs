@@ -53,6 +53,13 @@ impl<S> Deadline<S> {
         }
     }
 
+    /// Whether a data message has begun and not ended: its deadline is running. Read by
+    /// the fuzz target `ws_frames` (fuzz/checks/), which checks the follower against a
+    /// whole-buffer reading of the same frames however the bytes are cut.
+    pub fn in_message(&self) -> bool {
+        self.in_message
+    }
+
     /// Follow `bytes` read from the peer.
     fn observe(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
