@@ -20,10 +20,18 @@ pub fn check(data: &[u8]) {
     };
     assert_eq!(raws.len(), count);
     let used: usize = raws.iter().map(|r| r.len()).sum();
-    assert_eq!(used + rest.len(), buf.len(), "items and rest tile the buffer");
+    assert_eq!(
+        used + rest.len(),
+        buf.len(),
+        "items and rest tile the buffer"
+    );
     let mut at = 0;
     for raw in &raws {
-        assert_eq!(*raw, &buf[at..at + raw.len()], "items in order, back to back");
+        assert_eq!(
+            *raw,
+            &buf[at..at + raw.len()],
+            "items in order, back to back"
+        );
         at += raw.len();
         let item = super::alloc::bounded("decode_item", bound, || decode_item(raw));
         match item {
@@ -31,7 +39,11 @@ pub fn check(data: &[u8]) {
             Ok(item) => {
                 let enc = encode_item(&item);
                 assert!(enc.len() <= raw.len(), "re-encoding grew the item");
-                assert_eq!(decode_item(&enc).as_ref(), Ok(&item), "decode(encode(item))");
+                assert_eq!(
+                    decode_item(&enc).as_ref(),
+                    Ok(&item),
+                    "decode(encode(item))"
+                );
             }
         }
     }

@@ -40,15 +40,27 @@ pub fn check_recover(data: &[u8]) {
     let mut seen = Vec::new();
     let bound = 4 * rest.len() + (4 << 20);
     let rec = super::alloc::bounded("log recovery", bound, || {
-        recover(rest, BASE, "fuzz".into(), last, |r, len| seen.push((r, len)))
+        recover(rest, BASE, "fuzz".into(), last, |r, len| {
+            seen.push((r, len))
+        })
     });
-    assert_eq!(seen.len(), rec.frames.len(), "one callback per recovered record");
+    assert_eq!(
+        seen.len(),
+        rec.frames.len(),
+        "one callback per recovered record"
+    );
 
     // Tiling: gap, records…, gap, records…; together exactly 0..len.
     let mut spans: Vec<(usize, usize, Option<usize>)> = rec
         .gaps
         .iter()
-        .map(|g| ((g.bytes.start - BASE) as usize, (g.bytes.end - BASE) as usize, None))
+        .map(|g| {
+            (
+                (g.bytes.start - BASE) as usize,
+                (g.bytes.end - BASE) as usize,
+                None,
+            )
+        })
         .chain(
             rec.frames
                 .iter()
@@ -63,7 +75,11 @@ pub fn check_recover(data: &[u8]) {
         assert!(e > s, "empty span: {spans:?}");
         at = e;
     }
-    assert_eq!(at, rest.len(), "gaps and records cover the bytes: {spans:?}");
+    assert_eq!(
+        at,
+        rest.len(),
+        "gaps and records cover the bytes: {spans:?}"
+    );
 
     let mut prev = last;
     for (i, f) in rec.frames.iter().enumerate() {
@@ -212,9 +228,8 @@ pub fn check_file(data: &[u8]) {
     std::fs::write(dir.join(LOG_FILE), &file).expect("write the log");
     let got = open_all(&dir);
 
-    let intact = |s: &std::ops::Range<usize>| {
-        s.end <= file.len() && !damaged.iter().any(|d| s.contains(d))
-    };
+    let intact =
+        |s: &std::ops::Range<usize>| s.end <= file.len() && !damaged.iter().any(|d| s.contains(d));
     for w in got.windows(2) {
         assert!(w[0].mid < w[1].mid, "ids out of order");
     }
@@ -246,7 +261,10 @@ pub fn check_file(data: &[u8]) {
         .expect("list")
         .filter_map(|e| e.ok())
         .any(|e| e.file_name().to_string_lossy().contains(".damaged-"));
-    assert_eq!(aside, past_damage, "damaged file kept aside iff read past damage");
+    assert_eq!(
+        aside, past_damage,
+        "damaged file kept aside iff read past damage"
+    );
 
     let again = open_all(&dir);
     assert_eq!(again.len(), got.len(), "reopening reads the same messages");

@@ -24,8 +24,11 @@ pub mod ws_frames;
 
 use bxpush::protocol::{SignatureAlgo, Signer};
 
+/// A target's check: panics when a property does not hold for this input.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the cargo-fuzz target and corpus directory) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("query", query::check),
     ("descriptor", descriptor::check),
     ("request_batch", request_batch::check),
@@ -47,7 +50,7 @@ pub fn signer() -> Signer {
 }
 
 /// The check of target `name`.
-pub fn target(name: &str) -> fn(&[u8]) {
+pub fn target(name: &str) -> Check {
     TARGETS
         .iter()
         .find(|(n, _)| *n == name)

@@ -19,7 +19,9 @@ fn encode(s: &str) -> String {
 
 pub fn check(data: &[u8]) {
     let q = String::from_utf8_lossy(data);
-    let pairs = super::alloc::bounded("parse_query", 4 * q.len() + 4096, || parse_query(&q));
+    // A pair of Strings per `&` segment (48 bytes for a 2-byte segment), plus the text.
+    let bound = 64 * q.len() + 4096;
+    let pairs = super::alloc::bounded("parse_query", bound, || parse_query(&q));
     let segments = q
         .strip_prefix('?')
         .unwrap_or(&q)

@@ -93,7 +93,10 @@ pub fn check(data: &[u8]) {
                     ErrorCode::InvalidChannelSignature,
                 ];
                 if trust == Trust::Trusted {
-                    assert!(!untrusted_only.contains(&code), "{code:?} for a trusted request");
+                    assert!(
+                        !untrusted_only.contains(&code),
+                        "{code:?} for a trusted request"
+                    );
                 } else {
                     assert_ne!(code, ErrorCode::WrongRequestCommand, "4014 comes first");
                 }
@@ -118,9 +121,9 @@ pub fn check(data: &[u8]) {
                                 for r in &m.receivers {
                                     assert!(r.public, "a client published to a private channel");
                                     let sig = public_sig_of(data, r.id.as_bytes());
-                                    assert!(sig.iter().any(|s| verify_public_signature(
-                                        &signer, &r.id, s
-                                    )));
+                                    assert!(sig
+                                        .iter()
+                                        .any(|s| verify_public_signature(&signer, &r.id, s)));
                                 }
                             }
                         }

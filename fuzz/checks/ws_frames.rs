@@ -90,7 +90,7 @@ fn model_in_message(s: &[u8], x: usize) -> bool {
         if data {
             in_msg = true;
         }
-        let end = (o + hl) as u64 + pl;
+        let end = ((o + hl) as u64).saturating_add(pl);
         if end > x as u64 {
             return in_msg;
         }
