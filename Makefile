@@ -36,7 +36,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
 CARGO ?= cargo
 BXPUSH_BIN := target/release/bxpush
 
-.PHONY: deps apt-deps js-deps build run run-deps build-server install-server test bench fmt lint clean-deps install-bitrix
+.PHONY: deps apt-deps js-deps build run run-deps build-server install-server test bench fuzz fmt lint clean-deps install-bitrix
 
 deps: apt-deps js-deps
 
@@ -154,6 +154,19 @@ bench: build
 	@command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind >/dev/null 2>&1; } || echo "bench: valgrind not installed: no instruction counts for the PHP row"
 	@$(CARGO) build --release --locked -p bxpush-php || echo "bench: the PHP extension did not build: BENCHMARKS.md says so"
 	BXPUSH_BIN=$(CURDIR)/$(BXPUSH_BIN) scripts/bench.sh
+
+# libFuzzer over every target of fuzz/ (by hand: needs `rustup toolchain install nightly`
+# and `cargo install cargo-fuzz`; `make test` runs the same checks on stable over the
+# committed corpus, tests/fuzz_props.rs). New corpus entries land in fuzz/corpus/<target>/
+# (minimize before committing: cargo +nightly fuzz cmin <target>); crashes in
+# fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || { echo "fuzz: cargo install cargo-fuzz (and a nightly toolchain)" >&2; exit 1; }
+	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  cargo +nightly fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=8192 || exit 1; \
+	done
 
 fmt:
 	$(CARGO) fmt --all -- --check

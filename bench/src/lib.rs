@@ -20,6 +20,7 @@ pub mod plan;
 pub mod procstat;
 pub mod publisher;
 pub mod render;
+pub mod soak;
 pub mod worker;
 
 use std::cell::{Cell, RefCell};
@@ -60,10 +61,13 @@ pub enum Scenario {
     Longpoll,
     /// 5,000 SSE streams, one message at a time.
     Sse,
+    /// 19,000 WebSocket subscribers for 30 minutes, 200 reconnecting per second, 5,000
+    /// messages/s: memory drift, open files and hub maps after everyone left (run by hand).
+    Soak,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Idle,
         Scenario::Fanout,
         Scenario::Latency,
@@ -71,6 +75,7 @@ impl Scenario {
         Scenario::Storm,
         Scenario::Longpoll,
         Scenario::Sse,
+        Scenario::Soak,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +87,7 @@ impl Scenario {
             Scenario::Storm => "storm",
             Scenario::Longpoll => "longpoll",
             Scenario::Sse => "sse",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -203,6 +209,17 @@ pub struct BenchArgs {
     /// Measure only the floor (for --subscribers sockets and --message-size), no server.
     #[arg(long)]
     pub floor_only: bool,
+    /// Soak: subscribers that reconnect per second (each resumes with its last mid).
+    /// Default 0 (200 in the soak scenario).
+    #[arg(long)]
+    pub churn_rate: Option<f64>,
+    /// Soak: seconds into the run where the memory drift is measured from. Default 300.
+    #[arg(long)]
+    pub soak_warmup: Option<f64>,
+    /// Soak: largest resident memory drift between the warm-up mark and the end, %.
+    /// Default 2.
+    #[arg(long)]
+    pub max_drift_pct: Option<f64>,
     /// Run as a worker process (internal).
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -252,6 +269,12 @@ pub struct Settings {
     /// Channel ids are signed (a signature key is set).
     #[serde(default)]
     pub signed: bool,
+    #[serde(default)]
+    pub churn_rate: f64,
+    #[serde(default)]
+    pub soak_warmup: f64,
+    #[serde(default)]
+    pub max_drift_pct: f64,
     #[serde(skip)]
     pub signature_key: String,
 }
@@ -311,6 +334,27 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.layout, Layout::Private);
             set(&mut a.rate, 0.0);
             set(&mut a.connect_concurrency, 512);
+        }
+        Scenario::Soak => {
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 19_000);
+            set(&mut a.layout, Layout::Private);
+            set(&mut a.rate, 5_000.0);
+            set(&mut a.duration, 1_800.0);
+            set(&mut a.publish_mode, PublishMode::Protobuf);
+            set(&mut a.batch, 100);
+            set(&mut a.pub_conns, 2);
+            set(&mut a.churn_rate, 200.0);
+            set(&mut a.soak_warmup, 300.0);
+            set(&mut a.max_drift_pct, 2.0);
+            // History and presence reach a steady state within seconds, so that a leak
+            // is not hidden behind their growth and the maps can empty after the run.
+            set(&mut a.expiry, 5);
+            set(&mut a.drain_timeout, 60.0);
+            set(&mut a.connect_concurrency, 512);
+            if a.spawn_server.is_some() && a.server_args.is_empty() {
+                a.server_args = vec!["--online-ttl".into(), "5".into()];
+            }
         }
         Scenario::Longpoll | Scenario::Sse => {
             set(
@@ -403,6 +447,9 @@ impl BenchArgs {
             per_worker,
             signed: !key.is_empty(),
             signature_key: key,
+            churn_rate: self.churn_rate.unwrap_or(0.0).max(0.0),
+            soak_warmup: self.soak_warmup.unwrap_or(300.0).max(0.0),
+            max_drift_pct: self.max_drift_pct.unwrap_or(2.0),
         })
     }
 }
@@ -544,6 +591,9 @@ pub struct BenchResult {
     /// The machine's floor for the same fan-out, measured after the run.
     #[serde(default)]
     pub floor: Option<floor::FloorResult>,
+    /// The soak scenario's figures.
+    #[serde(default)]
+    pub soak: Option<soak::SoakResult>,
 }
 
 /// Entry of `bxpush bench`.
@@ -578,7 +628,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let local = tokio::task::LocalSet::new();
-    let mut result = local.block_on(&rt, coordinate(settings))?;
+    let mut result = if settings.scenario == Some(Scenario::Soak) {
+        local.block_on(&rt, soak::coordinate(settings))?
+    } else {
+        local.block_on(&rt, coordinate(settings))?
+    };
     // After the run: the server is stopped and the workers are gone, so the floor gets the
     // same CPUs to itself.
     if result.settings.floor_rounds > 0 && result.connect.ok > 0 {
@@ -1345,6 +1399,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         checks: Vec::new(),
         notes,
         floor: None,
+        soak: None,
     };
     result.checks = render::checks(&result);
     Ok(result)

@@ -33,7 +33,11 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
     let mut out = Vec::new();
     let s = &r.settings;
     let d = &r.delivery;
-    let messages = r.publish.messages > 0;
+    // The soak does not account messages one by one (its subscribers come and go).
+    let messages = r.publish.messages > 0 && r.soak.is_none();
+    if let Some(k) = &r.soak {
+        out.extend(soak_checks(r, k));
+    }
     match s.scenario {
         Some(Scenario::Idle) => {
             let per = r
@@ -135,6 +139,7 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 Some(errors == 0),
             ));
         }
+        Some(Scenario::Soak) => {}
         Some(Scenario::Longpoll) | Some(Scenario::Sse) => {
             out.push(check(
                 &format!(
@@ -169,6 +174,61 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
             Some(d.tally.dup == 0 && d.tally.reordered == 0),
         ));
     }
+    out
+}
+
+/// The soak's figures: nothing accumulates while connections churn, nothing stays after.
+fn soak_checks(r: &BenchResult, k: &super::soak::SoakResult) -> Vec<Check> {
+    let mut out = Vec::new();
+    let drift_ok = k.rss_drift_pct.is_finite() && k.rss_drift_pct <= k.max_drift_pct;
+    out.push(check(
+        &format!(
+            "server resident memory drift, {:.0} s into the run → its end ({:.0} s), {} subscribers, {:.0} reconnects/s",
+            k.warmup_seconds, k.seconds, k.subscribers, k.churn_rate
+        ),
+        &format!("≤ {}%", k.max_drift_pct),
+        format!(
+            "{:+.2}% ({} → {} KiB)",
+            k.rss_drift_pct, k.rss_warm_kib, k.rss_end_kib
+        ),
+        Some(drift_ok),
+    ));
+    out.push(check(
+        "server open files after everyone left",
+        &format!("baseline {} (+1: the stat request)", k.fds_baseline),
+        format!(
+            "{} (with everyone connected: {})",
+            k.fds_after_leave, k.fds_connected
+        ),
+        Some(k.fds_after_leave <= k.fds_baseline + 1),
+    ));
+    let h = &k.after_leave;
+    out.push(check(
+        "hub after everyone left: connections / channels / channel entries / stored messages / stored channels",
+        "0 / 0 / 0 / 0 / 0",
+        format!(
+            "{} / {} / {} / {} / {} (after {:.1} s)",
+            h.connections.max(h.websockets),
+            h.channels,
+            h.channel_entries,
+            h.stored_messages,
+            h.stored_channels,
+            k.leave_seconds
+        ),
+        Some(h.empty()),
+    ));
+    out.push(check(
+        "reconnects per second",
+        &format!("≥ 90% of {:.0}", k.churn_rate),
+        format!("{:.1}", k.reconnects_per_sec),
+        Some(k.reconnects_per_sec >= 0.9 * k.churn_rate),
+    ));
+    out.push(check(
+        "connections the server closed / connect failures",
+        "0 / 0",
+        format!("{} / {}", r.delivery.closed, k.connect_failures),
+        Some(r.delivery.closed == 0 && k.connect_failures == 0),
+    ));
     out
 }
 
@@ -335,6 +395,21 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
                 q(&f.last_delivery),
                 q(&f.writes),
                 f.write_us_per_socket
+            ),
+        );
+    }
+    if let Some(k) = &r.soak {
+        add(
+            "soak",
+            format!(
+                "{:.0} s, {} reconnects ({:.1}/s), {} messages delivered; server RSS {} KiB before, {} KiB connected, {} KiB after everyone left",
+                k.seconds,
+                k.reconnects,
+                k.reconnects_per_sec,
+                k.delivered,
+                r.server.rss_before_kib,
+                r.server.rss_connected_kib,
+                k.rss_after_leave_kib
             ),
         );
     }

@@ -411,7 +411,7 @@ pub fn decode_ttld(hexed: &str) -> Vec<(u64, u32)> {
 const SOURCE_ADDRS: u32 = 16;
 
 /// A TCP connection to `addr` for subscriber `i`, ready for the bench (see [`prepare`]).
-async fn open(addr: SocketAddr, i: u32) -> std::io::Result<TcpStream> {
+pub(crate) async fn open(addr: SocketAddr, i: u32) -> std::io::Result<TcpStream> {
     use std::os::fd::AsRawFd;
     let stream = match addr {
         SocketAddr::V4(v4) if v4.ip().is_loopback() => {

@@ -210,6 +210,13 @@ impl Hub {
         st.channels.values().filter(|e| !e.subs.is_empty()).count()
     }
 
+    /// Every channel entry held, including those kept only for presence (`online_ttl`)
+    /// after their last subscriber left: what must drain to 0 once everyone is gone
+    /// (the soak's check).
+    pub fn channel_entries(&self) -> usize {
+        self.state.lock().channels.len()
+    }
+
     pub fn store_stats(&self) -> crate::store::StoreStats {
         self.state.lock().store.stats()
     }

@@ -33,6 +33,7 @@ pub fn json(app: &App) -> serde_json::Value {
             "uptimeSeconds": now.saturating_sub(app.started_unix),
             "sse": Counters::get(&c.sse),
             "connections": app.connections.load(Ordering::Relaxed),
+            "channelEntries": app.hub.channel_entries(),
             "trustedConnections": app.trusted_open(),
             "published": c.published.load(Ordering::Relaxed),
             "slowReadersCut": c.slow_readers_cut.load(Ordering::Relaxed),
