@@ -133,7 +133,14 @@ fn run(name: &str) {
         }
     };
     for (i, input) in pool.iter().enumerate() {
-        attempt(input, if i < fixed { "seed or corpus input" } else { "input" });
+        attempt(
+            input,
+            if i < fixed {
+                "seed or corpus input"
+            } else {
+                "input"
+            },
+        );
     }
     let start = Instant::now();
     let mut n = 0;
