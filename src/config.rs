@@ -239,7 +239,8 @@ impl Layer {
         };
         l.message_ttl = num("storage", "messageTTL").map(|n| n.min(u32::MAX as u64) as u32);
         if let Some(ttl) = num("storage", "onlineTTL") {
-            l.online_ttl = Some(ttl + num("storage", "onlineDelta").unwrap_or(10));
+            // Saturating: a huge value must not wrap round to a few seconds.
+            l.online_ttl = Some(ttl.saturating_add(num("storage", "onlineDelta").unwrap_or(10)));
         }
         l.max_payload = num("limits", "maxPayload").map(|n| n as usize);
         l.max_conn_per_channel = num("limits", "maxConnPerChannel").map(|n| n as usize);
