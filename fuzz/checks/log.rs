@@ -221,7 +221,9 @@ pub fn check_file(data: &[u8]) {
         file[at] ^= x;
     }
     // Two changes of one byte may cancel out: what counts is what differs.
-    let damaged: Vec<usize> = (0..file.len()).filter(|&i| file[i] != original[i]).collect();
+    let damaged: Vec<usize> = (0..file.len())
+        .filter(|&i| file[i] != original[i])
+        .collect();
     let cut = u.int_in_range(0..=40usize).unwrap_or(0);
     file.truncate((file.len() - cut).max(MAGIC.len()));
 
