@@ -232,6 +232,62 @@ fn soak_checks(r: &BenchResult, k: &super::soak::SoakResult) -> Vec<Check> {
     out
 }
 
+/// The soak's own lines (its subscribers live in the bench process and come and go, so
+/// the per-message figures of the other scenarios do not apply).
+fn soak_figures(r: &BenchResult, k: &super::soak::SoakResult) -> Vec<(String, String)> {
+    let s = &r.settings;
+    let p = &r.publish;
+    let v = &r.server;
+    vec![
+        (
+            "subscribers".into(),
+            format!(
+                "{} WebSocket subscribers in the bench process; {:.0}/s of them reconnect with their last mid",
+                k.subscribers, k.churn_rate
+            ),
+        ),
+        (
+            "connect".into(),
+            format!(
+                "all {} in {:.1} s, then {} reconnects in {:.0} s ({:.1}/s), {} failed",
+                k.subscribers, k.connect_seconds, k.reconnects, k.seconds, k.reconnects_per_sec,
+                k.connect_failures
+            ),
+        ),
+        (
+            "published".into(),
+            format!(
+                "{} messages ({:?} batches of {}, {} B, expiry {} s) in {:.0} s = {:.0}/s, {} failed",
+                p.messages, s.publish_mode, s.batch, s.message_size, s.expiry, p.seconds, p.per_sec,
+                p.failed
+            ),
+        ),
+        (
+            "delivered".into(),
+            format!("{} ({:.0}/s)", r.delivery.delivered, r.delivery.per_sec),
+        ),
+        (
+            "server memory (VmRSS)".into(),
+            format!(
+                "before {} KiB, all connected {}, at {:.0} s {} (mean of 10 s), at the end {} (mean of 10 s), max {}, after everyone left {}",
+                v.rss_before_kib, v.rss_connected_kib, k.warmup_seconds, k.rss_warm_kib,
+                k.rss_end_kib, v.rss_max_kib, k.rss_after_leave_kib
+            ),
+        ),
+        (
+            "server open files".into(),
+            format!(
+                "baseline {}, all connected {}, max {}, after everyone left {} ({:.1} s after)",
+                k.fds_baseline, k.fds_connected, v.fds_max, k.fds_after_leave, k.leave_seconds
+            ),
+        ),
+        (
+            "connections the server closed".into(),
+            r.delivery.closed.to_string(),
+        ),
+    ]
+}
+
 fn q(qs: &Quantiles) -> String {
     if qs.count == 0 {
         return "—".into();
@@ -248,6 +304,9 @@ fn q(qs: &Quantiles) -> String {
 
 /// The key figures of one run, as lines of `name: value`.
 fn figures(r: &BenchResult) -> Vec<(String, String)> {
+    if let Some(k) = &r.soak {
+        return soak_figures(r, k);
+    }
     let s = &r.settings;
     let mut v: Vec<(String, String)> = Vec::new();
     let mut add = |k: &str, val: String| v.push((k.to_string(), val));
@@ -395,21 +454,6 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
                 q(&f.last_delivery),
                 q(&f.writes),
                 f.write_us_per_socket
-            ),
-        );
-    }
-    if let Some(k) = &r.soak {
-        add(
-            "soak",
-            format!(
-                "{:.0} s, {} reconnects ({:.1}/s), {} messages delivered; server RSS {} KiB before, {} KiB connected, {} KiB after everyone left",
-                k.seconds,
-                k.reconnects,
-                k.reconnects_per_sec,
-                k.delivered,
-                r.server.rss_before_kib,
-                r.server.rss_connected_kib,
-                k.rss_after_leave_kib
             ),
         );
     }
