@@ -173,6 +173,13 @@ settings! {
     /// Seconds a request body, an unfinished WebSocket message or a started PHP hand-off
     /// frame may take to arrive. Default 30.
     read_timeout: u64 => Duration = Duration::from_secs(30), seconds, "BXPUSH_READ_TIMEOUT";
+    /// Seconds a subscriber connection may accept no byte of what it is sent (a reply, a
+    /// replay chunk, a frame); then it is cut (counted as stalled). Default 30.
+    write_timeout: u64 => Duration = Duration::from_secs(30), seconds, "BXPUSH_WRITE_TIMEOUT";
+    /// Most message bytes in one WebSocket frame, long-poll reply or SSE write: replays and
+    /// batches are split at it (one larger message goes alone), so it bounds what a
+    /// stalled connection holds. Default 1048576.
+    max_send_chunk: usize => usize = 1_048_576, positive, "BXPUSH_MAX_SEND_CHUNK";
     /// fsync the history log after every stored message (survives power loss).
     fsync: bool => bool = false, any, "BXPUSH_FSYNC";
     /// Allow --listen-pub (and a TCP --listen-php) on a non-loopback address: anyone who

@@ -1,7 +1,16 @@
 //! Turning queued messages into what goes on the wire: one text frame / long-poll body
-//! of concatenated envelopes, or one protobuf `ResponseBatch`. A single message reuses
-//! its shared encoding without a copy.
+//! of concatenated envelopes, or one protobuf `ResponseBatch`, or SSE events. A single
+//! message reuses its shared encoding without a copy.
+//!
+//! Many messages (a replay, a batch that queued while the socket was busy) are cut into
+//! chunks of at most `max_send_chunk` bytes ([`next_chunk`]): one chunk is one WebSocket
+//! frame, one long-poll reply or one SSE write. Both stock clients take any number of
+//! whole messages per frame or reply (`pull.client.js` and the b24jssdk scan a text
+//! frame for `#!NGINXNMS!#…#!NGINXNME!#`; a binary frame is a `ResponseBatch` of any
+//! length), never a message split across two, so a chunk always holds whole messages and
+//! a message larger than the bound goes alone.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -47,4 +56,62 @@ pub fn sse_events(msgs: &[Arc<Message>]) -> Bytes {
         out.extend_from_slice(b"\n");
     }
     out.freeze()
+}
+
+/// Which of the encodings above a connection gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Text,
+    Binary,
+    Sse,
+}
+
+impl Wire {
+    pub fn encode(self, msgs: &[Arc<Message>]) -> Bytes {
+        match self {
+            Wire::Text => text_batch(msgs),
+            Wire::Binary => binary_batch(msgs),
+            Wire::Sse => sse_events(msgs),
+        }
+    }
+
+    /// About what `m` adds to a chunk (exact for text; protobuf and SSE framing add a
+    /// few bytes, a long id, and `data: ` per line).
+    fn cost(self, m: &Message) -> usize {
+        match self {
+            Wire::Text => m.text_envelope().len(),
+            Wire::Binary => m.outgoing_proto().len() + 6,
+            Wire::Sse => m.text_envelope().len() + 40,
+        }
+    }
+}
+
+/// How many of `msgs`, from the front, make one chunk of at most `bound` bytes: at least
+/// one (a message is never split), at most all.
+pub fn chunk_len(msgs: &[Arc<Message>], wire: Wire, bound: usize) -> usize {
+    let mut size = 0;
+    for (i, m) in msgs.iter().enumerate() {
+        size += wire.cost(m);
+        if size > bound && i > 0 {
+            return i;
+        }
+    }
+    msgs.len()
+}
+
+/// Take the next chunk off the front of `pending`, with the messages it holds (for the
+/// delivery counters); `None` when nothing is pending. What is taken is released from
+/// `pending` at once, so a replay being sent holds only what is still to go.
+pub fn next_chunk(
+    pending: &mut VecDeque<Arc<Message>>,
+    wire: Wire,
+    bound: usize,
+) -> Option<(Vec<Arc<Message>>, Bytes)> {
+    if pending.is_empty() {
+        return None;
+    }
+    let n = chunk_len(pending.make_contiguous(), wire, bound);
+    let msgs: Vec<_> = pending.drain(..n).collect();
+    let bytes = wire.encode(&msgs);
+    Some((msgs, bytes))
 }

@@ -23,8 +23,8 @@ pub fn empty() -> Body {
     Empty::new().boxed_unsync()
 }
 
-const TEXT: &str = "text/plain";
-const BINARY: &str = "application/octet-stream";
+pub const TEXT: &str = "text/plain";
+pub const BINARY: &str = "application/octet-stream";
 
 /// A response with the headers every Node response carries.
 pub fn response(status: StatusCode, content_type: &str, body: Body) -> Response<Body> {

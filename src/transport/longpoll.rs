@@ -1,15 +1,25 @@
 //! Long polling (spec §2.2): replay after `mid` at once, else park until a message
 //! arrives or the hold time ends with `304` + `Last-Message-Id` + the magic `Expires`.
+//!
+//! A reply carries at most `max_send_chunk` bytes of messages (`frames::chunk_len`; one
+//! larger message goes alone): both stock clients take the last message's `mid` from a
+//! reply and ask again with it at once (spec §2.2), so a long replay arrives over several
+//! polls, each message once and in order, and a client that never reads holds one chunk,
+//! not its whole history (issue 10, finding 1). What a live wake-up brings beyond the
+//! chunk is stored history (the next poll replays it) or live-only (expiry 0), which long
+//! polling could never promise: it is lost between two polls as well.
 
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::frames::{self, Wire};
 use super::http::{self, Body};
 use super::ops_counters::Transport;
 use super::subscribe::SubscribeRequest;
-use super::{frames, App, Attached};
+use super::{outbound, App, Attached};
 use crate::hub::CloseReason;
 use crate::message::Message;
 use crate::protocol::{ChannelKey, ErrorCode};
@@ -24,26 +34,30 @@ pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
     if !sub.replay.is_empty() {
-        app.ops.delivered(Transport::LongPoll, &sub.replay, false);
-        return reply(&req, &sub.replay, sub.gap);
+        return reply(&app, &req, &sub.replay, sub.gap, false);
     }
     match tokio::time::timeout(app.config.long_poll_timeout, attached.sub.recv()).await {
-        Ok(Ok(msgs)) => {
-            app.ops.delivered(Transport::LongPoll, &msgs, true);
-            reply(&req, &msgs, false)
-        }
+        Ok(Ok(msgs)) => reply(&app, &req, &msgs, false, true),
         Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
         // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
         Ok(Err(_)) | Err(_) => not_modified(&app, &req, &attached.sub.channels),
     }
 }
 
-fn reply(req: &SubscribeRequest, msgs: &[Arc<Message>], gap: bool) -> Response<Body> {
-    let mut r = if req.binary {
-        http::binary(frames::binary_batch(msgs))
-    } else {
-        http::text(StatusCode::OK, frames::text_batch(msgs))
-    };
+/// `200` with the first chunk of `msgs` (not empty).
+fn reply(
+    app: &App,
+    req: &SubscribeRequest,
+    msgs: &[Arc<Message>],
+    gap: bool,
+    live: bool,
+) -> Response<Body> {
+    let wire = if req.binary { Wire::Binary } else { Wire::Text };
+    let msgs = &msgs[..frames::chunk_len(msgs, wire, app.config.max_send_chunk)];
+    app.ops.delivered(Transport::LongPoll, msgs, live);
+    let body = outbound::once(wire.encode(msgs), &app.outbound).boxed_unsync();
+    let content_type = if req.binary { http::BINARY } else { http::TEXT };
+    let mut r = http::response(StatusCode::OK, content_type, body);
     http::expose_last_message_id(&mut r);
     if gap {
         r.headers_mut()

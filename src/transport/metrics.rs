@@ -149,6 +149,18 @@ pub fn render(app: &App) -> String {
         load(&c.slow_readers_cut),
     );
     o.one(
+        "bxpush_stalled_connections_cut_total",
+        "counter",
+        "Connections cut because they took nothing of what they were sent for write_timeout.",
+        app.outbound.stalled(),
+    );
+    o.one(
+        "bxpush_sending_bytes",
+        "gauge",
+        "Bytes of replies, replay chunks and frames handed to connections and not yet taken by their sockets.",
+        app.outbound.held(),
+    );
+    o.one(
         "bxpush_connections_kicked_total",
         "counter",
         "Oldest subscribers closed with 4029 because a public channel had max_conn_per_channel.",

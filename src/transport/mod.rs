@@ -9,13 +9,16 @@ pub mod http;
 pub mod longpoll;
 pub mod metrics;
 pub mod ops_counters;
+pub mod outbound;
 pub mod publish;
 pub mod server_stat;
 pub mod sse;
 pub mod status_page;
 pub mod subscribe;
 pub mod websocket;
+pub mod write_deadline;
 pub mod ws_deadline;
+pub mod ws_send;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -53,6 +56,8 @@ pub struct App {
     pub trusted_connections: AtomicUsize,
     /// Operators' counters (`/metrics`): errors by code, deliveries, latency.
     pub ops: ops_counters::OpsCounters,
+    /// Bytes being sent and connections cut as stalled (`/server-stat/`).
+    pub outbound: Arc<outbound::Counters>,
 }
 
 impl App {
@@ -76,6 +81,7 @@ impl App {
             connections: AtomicUsize::new(0),
             trusted_connections: AtomicUsize::new(0),
             ops: Default::default(),
+            outbound: Default::default(),
         }
     }
 
@@ -249,9 +255,20 @@ pub async fn accept_loop(
             let _guard = guard;
             let svc_app = app.clone();
             let service = service_fn(move |req| route(svc_app.clone(), kind, req));
+            let stream = write_deadline::WriteDeadline::new(
+                stream,
+                app.config.write_timeout,
+                app.outbound.clone(),
+            );
+            // half_close: a client may send its request and shut its sending side down
+            // (`shutdown(SHUT_WR)`) while it waits; without this hyper took the EOF that
+            // arrived before the answer was ready for a dead peer and dropped the request
+            // unanswered (issue 10: 31 of 300). The cost: a long poll whose client closed
+            // is noticed when its answer is written, not at once.
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             // Resets and malformed requests are the clients' business: debug, counted.

@@ -37,6 +37,10 @@ pub fn json(app: &App) -> serde_json::Value {
             "trustedConnections": app.trusted_open(),
             "published": c.published.load(Ordering::Relaxed),
             "slowReadersCut": c.slow_readers_cut.load(Ordering::Relaxed),
+            // Replies, replay chunks and frames handed to connections, not yet taken.
+            "sendingBytes": app.outbound.held(),
+            // Connections that took nothing of what they were sent for write_timeout.
+            "stalledCut": app.outbound.stalled(),
             "kickedTooManyConnections": c.kicked_too_many.load(Ordering::Relaxed),
             "badRequests": c.bad_requests.load(Ordering::Relaxed),
             "refusedConnections": c.refused_connections.load(Ordering::Relaxed),

@@ -3,24 +3,33 @@
 //! JSON>`; a browser's `EventSource` resumes by itself with `Last-Event-ID`. Comments
 //! keep proxies from timing the stream out.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::frames::{self, Wire};
 use super::http::{self, Body};
 use super::ops_counters::Transport;
+use super::outbound::SlicedBody;
 use super::subscribe::SubscribeRequest;
-use super::{frames, App, Attached, Gauge};
+use super::{App, Attached, Gauge};
 use crate::hub::CloseReason;
+use crate::message::Message;
 
 struct Stream {
     app: Arc<App>,
     attached: Attached,
     first: Option<Bytes>,
+    /// Messages taken from the replay or the queue and not yet written, oldest first:
+    /// written a chunk (`max_send_chunk`) at a time, each when hyper asks for more, i.e.
+    /// when the socket took the previous one (issue 10: a whole replay was one buffer).
+    pending: VecDeque<Arc<Message>>,
+    /// Delivered live (the latency histogram), not replayed.
+    live: bool,
     heartbeat: tokio::time::Interval,
     done: bool,
     _gauge: Gauge,
@@ -36,13 +45,13 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
     if sub.gap {
         first.extend_from_slice(b"event: history_gap\ndata: {}\n\n");
     }
-    first.extend_from_slice(&frames::sse_events(&sub.replay));
-    app.ops.delivered(Transport::Sse, &sub.replay, false);
     let period = app.config.sse_heartbeat;
     let state = Stream {
         app: app.clone(),
         attached: Attached::new(app.hub.clone(), sub.subscriber),
         first: Some(Bytes::from(first)),
+        pending: sub.replay.into(),
+        live: false,
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
         done: false,
         _gauge: gauge,
@@ -52,13 +61,22 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
             return None;
         }
         if let Some(first) = st.first.take() {
-            return Some((Ok(Frame::data(first)), st));
+            return Some((first, st));
+        }
+        let bound = st.app.config.max_send_chunk;
+        if let Some((msgs, chunk)) = frames::next_chunk(&mut st.pending, Wire::Sse, bound) {
+            st.app.ops.delivered(Transport::Sse, &msgs, st.live);
+            return Some((chunk, st));
         }
         let chunk = tokio::select! {
             r = st.attached.sub.recv() => match r {
                 Ok(msgs) => {
+                    st.pending = msgs.into();
+                    st.live = true;
+                    let (msgs, chunk) = frames::next_chunk(&mut st.pending, Wire::Sse, bound)
+                        .expect("recv returns at least one message");
                     st.app.ops.delivered(Transport::Sse, &msgs, true);
-                    frames::sse_events(&msgs)
+                    chunk
                 }
                 Err(reason) => {
                     st.done = true;
@@ -71,9 +89,9 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
             },
             _ = st.heartbeat.tick() => Bytes::from_static(b": ping\n\n"),
         };
-        Some((Ok(Frame::data(chunk)), st))
+        Some((chunk, st))
     });
-    let body = StreamBody::new(stream).boxed_unsync();
+    let body = SlicedBody::new(stream, &app.outbound).boxed_unsync();
     let mut r = http::response(StatusCode::OK, "text/event-stream", body);
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -3,35 +3,48 @@
 //! list never gets here: the upgrade is refused with HTTP 400 (see `transport::upgrade`).
 //!
 //! Frames are sent as soon as a message is queued; what is already queued when the
-//! socket is writable goes out as one frame (no 400 ms window as in the Node server).
+//! socket is writable goes out together (no 400 ms window as in the Node server). A replay
+//! or a batch is cut into frames of at most `max_send_chunk` bytes (`frames::next_chunk`),
+//! each written only once the socket took the previous one (`ws_send`), so a peer that
+//! stops reading holds one frame, not its whole history; it is cut after `write_timeout`
+//! (`write_deadline`) or, when its queue overflows, closed with 1008. A peer that breaks
+//! the protocol is closed with 1002, one whose frame is over `max_payload` with 1009,
+//! invalid UTF-8 text with 1007 (each counted as a bad request by code).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use super::frames::{self, Wire};
 use super::ops_counters::{ConnError, Transport};
+use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
 use super::ws_deadline::Deadline;
-use super::{client_publish, frames, App, Attached, Gauge};
+use super::{client_publish, ws_send, App, Attached, Gauge};
 use crate::message::Message;
 
 type Ws = WebSocketStream<Deadline<TokioIo<Upgraded>>>;
 
 /// Small buffers: tungstenite's default 128 KiB read buffer would cost that much per idle
-/// connection (see DESIGN.md); with 0 it reads a frame header on demand. Public for the
-/// fuzz target `ws_frames`, which reads client bytes with exactly this configuration.
+/// connection (see DESIGN.md); with 0 it reads a frame header on demand. Its write buffer
+/// carries only control frames (data frames: `ws_send`), so it needs no bound of ours.
+/// Public for the fuzz target `ws_frames`, which reads client bytes with exactly this
+/// configuration.
 pub fn ws_config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(0)
         .write_buffer_size(0)
-        .max_write_buffer_size(max_payload.saturating_mul(4).max(64 * 1024))
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
 }
@@ -70,11 +83,11 @@ async fn open(app: Arc<App>, upgraded: Upgraded, mut req: SubscribeRequest) -> O
         .hub
         .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
-    if !sub.replay.is_empty() {
-        if send(&mut ws, &req, &sub.replay).await.is_err() {
-            return None;
-        }
-        app.ops.delivered(Transport::WebSocket, &sub.replay, false);
+    if send(&app, &mut ws, &req, sub.replay.into(), false)
+        .await
+        .is_err()
+    {
+        return None;
     }
     Some(Conn {
         app,
@@ -101,10 +114,9 @@ async fn run(conn: &mut Conn) {
         tokio::select! {
             r = attached.sub.recv() => match r {
                 Ok(msgs) => {
-                    if send(ws, req, &msgs).await.is_err() {
+                    if send(app, ws, req, msgs.into(), true).await.is_err() {
                         return;
                     }
-                    app.ops.delivered(Transport::WebSocket, &msgs, true);
                 }
                 Err(reason) => {
                     let (code, text) = reason.ws_close();
@@ -119,10 +131,18 @@ async fn run(conn: &mut Conn) {
                     Box::pin(close(ws, 1008, "Message not finished in time".into())).await;
                     return;
                 }
-                // Resets and broken frames are the clients' business: debug, counted.
                 Some(Err(e)) => {
-                    app.ops.conn_error(ConnError::WebSocket);
-                    tracing::debug!(error = %e, "websocket connection error");
+                    match violation(&e) {
+                        Some((code, text)) => {
+                            app.bad_request(code, &format!("websocket: {e}"));
+                            Box::pin(close_after_violation(ws, code, text)).await;
+                        }
+                        // Resets are the clients' business: debug, counted.
+                        None => {
+                            app.ops.conn_error(ConnError::WebSocket);
+                            tracing::debug!(error = %e, "websocket connection error");
+                        }
+                    }
                     return;
                 }
                 // A connected subscriber keeps its channels online by being registered;
@@ -131,7 +151,10 @@ async fn run(conn: &mut Conn) {
                 Some(Ok(WsMessage::Binary(data))) if req.binary => {
                     match client_publish::handle(app, req.publisher, &data) {
                         Ok(Some(reply)) => {
-                            if ws.send(WsMessage::Binary(reply.into())).await.is_err() {
+                            let reply = Bytes::from(reply);
+                            let _held = Held::new(&app.outbound, reply.len());
+                            if let Err(e) = ws_send::data_frame(ws, true, &reply).await {
+                                send_failed(app, &e);
                                 return;
                             }
                         }
@@ -161,22 +184,56 @@ async fn run(conn: &mut Conn) {
     }
 }
 
-async fn send(ws: &mut Ws, req: &SubscribeRequest, msgs: &[Arc<Message>]) -> Result<(), ()> {
-    let frame = if req.binary {
-        WsMessage::Binary(frames::binary_batch(msgs))
-    } else {
-        WsMessage::Text(text_frame(frames::text_batch(msgs)))
-    };
-    ws.send(frame).await.map_err(|_| ())
+/// Send `pending` in order, a frame of at most `max_send_chunk` bytes at a time, each
+/// once the socket took the previous one. Messages leave `pending` as their frame is built.
+async fn send(
+    app: &App,
+    ws: &mut Ws,
+    req: &SubscribeRequest,
+    mut pending: VecDeque<Arc<Message>>,
+    live: bool,
+) -> Result<(), ()> {
+    let wire = if req.binary { Wire::Binary } else { Wire::Text };
+    while let Some((msgs, bytes)) =
+        frames::next_chunk(&mut pending, wire, app.config.max_send_chunk)
+    {
+        let payload = if req.binary { bytes } else { utf8(bytes) };
+        let _held = Held::new(&app.outbound, payload.len());
+        if let Err(e) = ws_send::data_frame(ws, req.binary, &payload).await {
+            send_failed(app, &e);
+            return Err(());
+        }
+        app.ops.delivered(Transport::WebSocket, &msgs, live);
+    }
+    Ok(())
+}
+
+/// A frame could not be written: the peer reset, or took nothing for `write_timeout`
+/// (counted as stalled where it is detected, `write_deadline`). Nothing can be said to
+/// such a peer; its next connection resumes from the last `mid` it got.
+fn send_failed(app: &App, e: &WsError) {
+    app.ops.conn_error(ConnError::WebSocket);
+    tracing::debug!(error = %e, "websocket send failed");
 }
 
 /// Envelopes are UTF-8 unless someone published a non-UTF-8 body through the text
 /// endpoint (which is not validated, by the protocol); such bytes are replaced.
-fn text_frame(bytes: Bytes) -> Utf8Bytes {
+fn utf8(bytes: Bytes) -> Bytes {
     match std::str::from_utf8(&bytes) {
-        // SAFETY: just checked to be valid UTF-8.
-        Ok(_) => unsafe { Utf8Bytes::from_bytes_unchecked(bytes) },
-        Err(_) => Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(_) => bytes,
+        Err(_) => Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+/// The close code for a read error that is the peer's fault (RFC 6455 §7.4.1), or `None`
+/// for a connection that is simply gone.
+fn violation(e: &WsError) -> Option<(u16, String)> {
+    match e {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(p) => Some((1002, format!("Protocol error: {p}"))),
+        WsError::Capacity(c) => Some((1009, format!("Message too big: {c}"))),
+        WsError::Utf8(_) => Some((1007, "Invalid UTF-8 in a text message".into())),
+        _ => None,
     }
 }
 
@@ -187,8 +244,38 @@ async fn close(ws: &mut Ws, code: u16, reason: String) {
     };
     let _ = ws.close(Some(frame)).await;
     // Give the peer a moment to answer the close so the TCP close is clean.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
         while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// How long a closing connection waits for its peer.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Close after a read error: the frame parser's state is not to be trusted any more, so
+/// after the close frame the socket is half-closed and whatever still arrives (the rest
+/// of an oversized frame) is read and thrown away until the peer closes or
+/// `CLOSE_LINGER` passes. Closing with unread input would send a reset, and a peer that
+/// gets a reset may drop the close frame it has not read yet (it saw only a dead TCP
+/// connection before this fix).
+async fn close_after_violation(ws: &mut Ws, code: u16, reason: String) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(reason),
+    };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let io = ws.get_mut();
+    let _ = io.shutdown().await;
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
     })
     .await;
 }
