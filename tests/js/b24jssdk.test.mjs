@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 // Imported (evaluated) before the browser globals exist: the SDK's bundled axios probes
 // `window`/`document` at module load and would take a half-faked browser for a real one.
 import { B24PullClientManager } from '@bitrix24/b24jssdk';
-import { installBrowserGlobals, setIeMode, sockets } from './lib/node-browser-env.mjs';
+import { installBrowserGlobals, setIeMode, sockets, xhrCounts } from './lib/node-browser-env.mjs';
 import { makeChannels, makePullConfig, makeMessageBody, sign } from './lib/channels.mjs';
 import { startServer, publish, waitFor, sleep, withServerLog } from './lib/server.mjs';
 
@@ -57,9 +57,9 @@ function fakeB24(config) {
  * A PullClient for a fresh set of channels, subscribed to MODULE. `received` collects what the
  * application callback sees: {command, params, extra}.
  */
-function makeClient({ websocket = true } = {}) {
-  const channels = makeChannels(server.key);
-  const config = makePullConfig({ subPort: server.subPort, channels, userId: USER_ID, websocket });
+function makeClient({ websocket = true, srv = server } = {}) {
+  const channels = makeChannels(srv.key);
+  const config = makePullConfig({ subPort: srv.subPort, channels, userId: USER_ID, websocket });
   const b24 = fakeB24(config);
   const client = new B24PullClientManager({ b24, userId: USER_ID, siteId: 's1' });
   const received = [];
@@ -82,9 +82,9 @@ function makeClient({ websocket = true } = {}) {
 
 let seqCounter = 0;
 /** Publishes one §4.1 message with params {seq, n} to `channelIds` through /bitrix/pub/. */
-async function pub(channelIds, seq, { command = 'ping', expiry = 86400 } = {}) {
+async function pub(channelIds, seq, { command = 'ping', expiry = 86400, srv = server } = {}) {
   const params = { seq, n: ++seqCounter, text: `message ${seq} / \u00e9\u4e2d "quoted"` };
-  await publish(server, channelIds, makeMessageBody(MODULE, command, params), { expiry });
+  await publish(srv, channelIds, makeMessageBody(MODULE, command, params), { expiry });
   return params;
 }
 
@@ -93,11 +93,11 @@ async function pub(channelIds, seq, { command = 'ping', expiry = 86400 } = {}) {
  * More than the SDK's duplicate filter remembers (10 mids), so a server that replays messages
  * at or before the client's mid makes the first of them reach the app twice.
  */
-async function pubMany(channelIds, prefix, count) {
+async function pubMany(channelIds, prefix, count, srv = server) {
   const seqs = [];
   for (let i = 1; i <= count; i++) {
     seqs.push(`${prefix}${i}`);
-    await pub(channelIds, `${prefix}${i}`);
+    await pub(channelIds, `${prefix}${i}`, { srv });
   }
   return seqs;
 }
@@ -349,5 +349,39 @@ test('long-polling reconnect with mid: messages published while stopped arrive o
     });
   } finally {
     c.client.destroy();
+  }
+});
+
+test('a replay longer than --max-send-chunk reaches the app once and in order (WebSocket and long polling, text and binary)', { timeout: 90000 }, async () => {
+  // 2 KiB chunks: a replay of 25 messages (~400 B each) comes as several WebSocket frames, or
+  // as several long-poll replies that the SDK asks for again with its last mid (spec §2.2).
+  const small = await startServer({ extraArgs: ['--max-send-chunk', '2048'] });
+  try {
+    for (const [websocket, ie] of [[true, false], [true, true], [false, false], [false, true]]) {
+      setIeMode(ie);
+      const c = makeClient({ websocket, srv: small });
+      const start = websocket ? startWs : startLp;
+      try {
+        await withServerLog(small, async () => {
+          await start(c);
+          const old = await pubMany(c.channels.privateId, `A${websocket}${ie}-`, 3, small);
+          await expectExactly(c, old);
+          c.client.stop();
+          await sleep(300);
+          const missed = await pubMany(c.channels.privateId, `B${websocket}${ie}-`, 25, small);
+          const polls = xhrCounts.sent;
+          await start(c);
+          await expectExactly(c, [...old, ...missed], 10000);
+          // It did come in pieces: frames on the resumed socket, or polls since the restart.
+          const pieces = websocket ? c.sockets().at(-1).frames : xhrCounts.sent - polls;
+          assert.ok(pieces >= 4, `the replay came in ${pieces} frames or polls`);
+        });
+      } finally {
+        c.client.destroy();
+      }
+    }
+  } finally {
+    setIeMode(false);
+    await small.stop();
   }
 });

@@ -3,7 +3,7 @@
 // - global `WebSocket`: the `ws` package (Node 20 has none without a flag). The SDK sets
 //   `binaryType = 'arraybuffer'` and uses add/removeEventListener, which `ws` supports. Each
 //   constructed socket is recorded in `sockets` so tests can see the URL the SDK built and
-//   kill a connection.
+//   kill a connection; `frames` counts the data frames it received.
 // - `window`: PullClient.isWebSocketSupported() requires `window.WebSocket`; init() and
 //   SharedConfig call `window.addEventListener` ('beforeunload', 'offline', 'online', 'storage').
 //   No `window.localStorage`: the SDK then skips config/session caching (each client starts clean).
@@ -22,15 +22,24 @@ import { WebSocket as WsWebSocket } from 'ws';
 import XHR2 from 'xhr2';
 
 export const sockets = [];
+/** Long-poll (and publish) requests sent so far. */
+export const xhrCounts = { sent: 0 };
 
 class RecordingWebSocket extends WsWebSocket {
   constructor(url, ...rest) {
     super(url, ...rest);
+    this.frames = 0;
+    this.on('message', () => { this.frames += 1; });
     sockets.push(this);
   }
 }
 
 class BrowserLikeXMLHttpRequest extends XHR2 {
+  send(...args) {
+    xhrCounts.sent += 1;
+    return super.send(...args);
+  }
+
   abort() {
     const inFlight = Boolean(this._request); // xhr2 keeps the node request while send() is active
     super.abort(); // aborts it, detaches it (late events are ignored), fires abort/loadend
