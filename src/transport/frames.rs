@@ -115,3 +115,58 @@ pub fn next_chunk(
     let bytes = wire.encode(&msgs);
     Some((msgs, bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Sender;
+    use crate::protocol::MessageId;
+
+    fn msgs(sizes: &[usize]) -> VecDeque<Arc<Message>> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                Arc::new(Message::new(
+                    MessageId::new(1_700_000_000, i as u64 + 1),
+                    Vec::new(),
+                    Bytes::from(vec![b'x'; n]),
+                    60,
+                    1_700_000_000_000,
+                    Sender::Backend,
+                ))
+            })
+            .collect()
+    }
+
+    /// Chunks keep order, hold whole messages, stay under the bound unless one message
+    /// alone is larger, and together hold every message once.
+    #[test]
+    fn chunks_hold_whole_messages_in_order_under_the_bound() {
+        for wire in [Wire::Text, Wire::Binary, Wire::Sse] {
+            let mut pending = msgs(&[100, 100, 100, 5000, 100, 100, 100, 100]);
+            let three: Vec<_> = pending.iter().take(3).cloned().collect();
+            let bound = wire.encode(&three).len() + 5;
+            let mut seen = Vec::new();
+            let mut sizes = Vec::new();
+            while let Some((taken, bytes)) = next_chunk(&mut pending, wire, bound) {
+                if taken.len() > 1 {
+                    assert!(bytes.len() <= bound, "{wire:?}: {} > {bound}", bytes.len());
+                }
+                assert_eq!(bytes, wire.encode(&taken));
+                if taken.iter().any(|m| m.body.len() == 5000) {
+                    assert_eq!(taken.len(), 1, "{wire:?}: the large message goes alone");
+                }
+                seen.extend(taken.iter().map(|m| m.mid));
+                sizes.push(taken.len());
+            }
+            let want: Vec<_> = msgs(&[0; 8]).iter().map(|m| m.mid).collect();
+            assert_eq!(seen, want, "{wire:?}");
+            assert!(
+                sizes.len() >= 4 && sizes.iter().all(|&n| n <= 3),
+                "{wire:?}: {sizes:?}"
+            );
+        }
+        assert!(next_chunk(&mut VecDeque::new(), Wire::Text, 10).is_none());
+    }
+}
