@@ -102,6 +102,8 @@ async fn a_long_replay_reaches_a_reading_long_poll_client_over_several_replies()
         )
         .await;
         assert_eq!(r.status, 200, "{}", r.text());
+        let length = r.body.len().to_string();
+        assert_eq!(r.header("content-length"), Some(length.as_str()));
         let envs = envelopes(&r.text());
         assert!(!envs.is_empty());
         let one = r.body.len() / envs.len();

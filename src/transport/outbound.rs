@@ -82,6 +82,9 @@ pub struct SlicedBody<S> {
     current: Bytes,
     held: Held,
     done: bool,
+    /// Bytes still to come when known (one chunk): hyper then sends `Content-Length`,
+    /// as for a whole buffer, instead of chunked encoding.
+    exact_left: Option<u64>,
 }
 
 impl<S: Stream<Item = Bytes>> SlicedBody<S> {
@@ -91,13 +94,17 @@ impl<S: Stream<Item = Bytes>> SlicedBody<S> {
             current: Bytes::new(),
             held: Held::new(counters, 0),
             done: false,
+            exact_left: None,
         }
     }
 }
 
 /// A body of one chunk.
 pub fn once(bytes: Bytes, counters: &Arc<Counters>) -> SlicedBody<impl Stream<Item = Bytes>> {
-    SlicedBody::new(futures_util::stream::iter([bytes]), counters)
+    let len = bytes.len() as u64;
+    let mut body = SlicedBody::new(futures_util::stream::iter([bytes]), counters);
+    body.exact_left = Some(len);
+    body
 }
 
 impl<S: Stream<Item = Bytes>> Body for SlicedBody<S> {
@@ -125,6 +132,9 @@ impl<S: Stream<Item = Bytes>> Body for SlicedBody<S> {
         let n = this.current.len().min(SLICE);
         let slice = this.current.split_to(n);
         this.held.set(this.current.len());
+        if let Some(left) = &mut this.exact_left {
+            *left -= n as u64;
+        }
         Poll::Ready(Some(Ok(Frame::data(slice))))
     }
 
@@ -133,7 +143,10 @@ impl<S: Stream<Item = Bytes>> Body for SlicedBody<S> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match self.exact_left {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
     }
 }
 
@@ -163,10 +176,12 @@ mod tests {
         assert_eq!(got, want);
         assert!(body.is_end_stream());
         assert_eq!(counters.held(), 0);
-        // A body dropped half-way gives its count back.
-        let mut half = once(a, &counters);
+        // A body dropped half-way gives its count back; one chunk has an exact length.
+        let mut half = once(a.clone(), &counters);
+        assert_eq!(half.size_hint().exact(), Some(a.len() as u64));
         half.frame().await.unwrap().unwrap();
         assert!(counters.held() > 0);
+        assert_eq!(half.size_hint().exact(), Some((a.len() - SLICE) as u64));
         drop(half);
         assert_eq!(counters.held(), 0);
     }

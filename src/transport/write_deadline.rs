@@ -113,12 +113,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
         self.inner.is_write_vectored()
     }
 
+    /// Not a sign of progress (a socket's flush writes nothing): the clock of a blocked
+    /// write keeps running across it.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.cut {
             return Poll::Ready(Err(Self::stalled()));
         }
-        let r = Pin::new(&mut self.inner).poll_flush(cx);
-        self.track(cx, r)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -45,7 +45,9 @@ pub async fn data_frame<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // A pong or close tungstenite has queued goes first, whole.
+    // A pong or close tungstenite has queued goes first, whole. (If that was the answer to
+    // the peer's close, the frame below follows it and is ignored by the peer; the read
+    // loop then ends the connection.)
     ws.flush().await?;
     let (h, n) = header(binary, payload.len());
     let io = ws.get_mut();
