@@ -12,7 +12,7 @@ use std::time::Duration;
 use bxpush::protocol::descriptor::public_signature;
 use bxpush::protocol::proto;
 use common::*;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -293,6 +293,40 @@ async fn a_websocket_subscriber_that_pauses_during_twelve_900_kb_messages_gets_t
     s.publish(&[&c], &bodies(13, 10)[12], 60).await;
     assert_eq!(ws_read(&mut ws, 1, false).await.0, vec![12]);
     assert_eq!(bxpush_stat(&s).await["bxpush"]["slowReadersCut"], 0);
+}
+
+/// A subscriber that pauses past its queue bound (`max_queue_per_connection`) is cut there,
+/// and says so: once it reads again it gets what was queued for it, in order, then a
+/// close frame with 1008, and the cut is counted (before: the batch became one frame over
+/// 4 MiB and the TCP connection ended with no close frame and nothing counted).
+#[tokio::test]
+async fn a_websocket_subscriber_that_pauses_past_its_queue_bound_is_closed_with_1008() {
+    let s = TestServer::with(|c| c.max_queue_per_connection = 8).await;
+    let c = Channel::random();
+    let mut ws = ws_connect(s.sub, &query(&c, "")).await;
+    wait_online(s.publ, &c).await;
+    // 36 MB: more than the kernel buffers, so the server's write blocks and the queue
+    // fills; 8 queued messages are 7.2 MB, over the 4 MiB that used to end the connection.
+    for b in bodies(40, 900_000) {
+        s.publish(&[&c], &b, 60).await;
+    }
+    let mut got = Vec::new();
+    let code = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Text(t))) => got.extend(numbers(&envelopes(t.as_str()))),
+                Some(Ok(WsMessage::Close(f))) => return f.map(|f| u16::from(f.code)),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                other => panic!("{other:?} after {} messages", got.len()),
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(code, Some(1008));
+    assert!(got.len() < 40, "{} messages: the bound was never reached", got.len());
+    assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "what came is in order");
+    assert_eq!(bxpush_stat(&s).await["bxpush"]["slowReadersCut"], 1);
 }
 
 /// A frame with a reserved bit set is a protocol error: close 1002 (before: TCP dropped),
