@@ -324,8 +324,16 @@ async fn a_websocket_subscriber_that_pauses_past_its_queue_bound_is_closed_with_
     .await
     .expect("closed in time");
     assert_eq!(code, Some(1008));
-    assert!(got.len() < 40, "{} messages: the bound was never reached", got.len());
-    assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "what came is in order");
+    assert!(
+        got.len() < 40,
+        "{} messages: the bound was never reached",
+        got.len()
+    );
+    assert_eq!(
+        got,
+        (0..got.len()).collect::<Vec<_>>(),
+        "what came is in order"
+    );
     assert_eq!(bxpush_stat(&s).await["bxpush"]["slowReadersCut"], 1);
 }
 

@@ -113,8 +113,10 @@ async fn run(conn: &mut Conn) {
     loop {
         tokio::select! {
             r = attached.sub.recv() => match r {
+                // Boxed, like `close`: the sending state would otherwise size this loop's
+                // future, which every idle connection keeps for its whole life.
                 Ok(msgs) => {
-                    if send(app, ws, req, msgs.into(), true).await.is_err() {
+                    if Box::pin(send(app, ws, req, msgs.into(), true)).await.is_err() {
                         return;
                     }
                 }
@@ -153,7 +155,7 @@ async fn run(conn: &mut Conn) {
                         Ok(Some(reply)) => {
                             let reply = Bytes::from(reply);
                             let _held = Held::new(&app.outbound, reply.len());
-                            if let Err(e) = ws_send::data_frame(ws, true, &reply).await {
+                            if let Err(e) = Box::pin(ws_send::data_frame(ws, true, &reply)).await {
                                 send_failed(app, &e);
                                 return;
                             }
