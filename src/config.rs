@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::handoff::PhpTarget;
 use crate::protocol::SignatureAlgo;
+use crate::store::StoreKind;
 
 /// Declares every key once (see the module doc). Entry:
 /// `/// doc` `name: LayerType => ConfigType = default, check, "BXPUSH_NAME" [, clap(args)];`
@@ -112,6 +113,12 @@ fn algo(v: String, key: &str) -> Result<SignatureAlgo, String> {
     v.parse().map_err(|e| format!("{key}: {e}"))
 }
 
+/// `--store`: `memory` or a Redis URL, checked now (a typo is refused at start-up, not
+/// retried for ever as an unreachable server).
+fn store(v: String, key: &str) -> Result<StoreKind, String> {
+    v.parse().map_err(|e| format!("{key}: {e}"))
+}
+
 fn addr(text: &str) -> SocketAddr {
     text.parse().expect("literal address")
 }
@@ -133,6 +140,12 @@ settings! {
     signature_algo: String => SignatureAlgo = SignatureAlgo::Sha1, algo, "BXPUSH_SIGNATURE_ALGO";
     /// Where history survives restarts. Absent: memory only.
     data_dir: PathBuf => Option<PathBuf> = None, some, "BXPUSH_DATA_DIR";
+    /// Where ids, history and presence live: `memory` (default: this process, with
+    /// --data-dir) or a Redis shared by several nodes and Node push-servers,
+    /// `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` or
+    /// `redis+unix:///path/redis.sock[?db=DB&password=PASSWORD]`.
+    store: String => StoreKind = StoreKind::Memory, store, "BXPUSH_STORE",
+        clap(hide_env_values = true);
     /// Seconds a long poll is held before 304. Default 40.
     long_poll_timeout: u64 => Duration = Duration::from_secs(40), seconds,
         "BXPUSH_LONG_POLL_TIMEOUT";
@@ -237,6 +250,7 @@ impl Layer {
                 .and_then(|s| s.get(key))
                 .and_then(|n| n.as_u64())
         };
+        l.store = node_storage(v.get("storage"))?;
         l.message_ttl = num("storage", "messageTTL").map(|n| n.min(u32::MAX as u64) as u32);
         if let Some(ttl) = num("storage", "onlineTTL") {
             // Saturating: a huge value must not wrap round to a few seconds.
@@ -248,6 +262,52 @@ impl Layer {
         l.max_channels_per_request = num("limits", "maxChannelsPerRequest").map(|n| n as usize);
         Ok(l)
     }
+}
+
+/// Node's `storage` section: `type: "redis"` with `socket`, or `host`/`port` (Node's
+/// defaults 127.0.0.1:6379), and `password`/`database` when given; any other type is
+/// the memory store.
+fn node_storage(storage: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    let Some(st) = storage else { return Ok(None) };
+    if st.get("type").and_then(|t| t.as_str()) != Some("redis") {
+        return Ok(None);
+    }
+    let text = |k: &str| st.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let number = |k: &str| {
+        st.get(k).and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    let password = text("password").map(percent_encode);
+    let db = number("database").or_else(|| number("db")).unwrap_or(0);
+    Ok(Some(match text("socket") {
+        Some(sock) => {
+            let mut url = format!("redis+unix://{sock}?db={db}");
+            if let Some(p) = password {
+                url.push_str(&format!("&password={p}"));
+            }
+            url
+        }
+        None => {
+            let host = text("host").unwrap_or("127.0.0.1");
+            let port = number("port").unwrap_or(6379);
+            let cred = password.map(|p| format!(":{p}@")).unwrap_or_default();
+            format!("redis://{cred}{host}:{port}/{db}")
+        }
+    }))
+}
+
+/// `%XX` for everything but unreserved characters (a password may hold `@`, `/`, `&`).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
