@@ -363,6 +363,63 @@ mod tests {
         assert_eq!(c.max_channels_per_request, 6);
     }
 
+    #[cfg(feature = "redis")]
+    #[test]
+    fn store_takes_memory_or_a_redis_url_and_never_echoes_a_password() {
+        let store = |v: &str| {
+            Layer {
+                store: Some(v.into()),
+                ..Default::default()
+            }
+            .resolve()
+            .map(|c| c.store.to_string())
+        };
+        assert_eq!(Layer::default().resolve().unwrap().store, StoreKind::Memory);
+        assert_eq!(store("memory").unwrap(), "memory");
+        assert_eq!(
+            store("redis://:s3cret@127.0.0.1:6380/2").unwrap(),
+            "redis://:***@127.0.0.1:6380/2"
+        );
+        assert_eq!(
+            store("redis+unix:///run/redis.sock?db=1").unwrap(),
+            "redis+unix:///run/redis.sock?db=1"
+        );
+        let e = store("rediss://:s3cret@host/0").unwrap_err();
+        assert!(e.starts_with("store: "), "{e}");
+        assert!(e.contains("redis://[[USER]:PASSWORD@]HOST"), "{e}");
+        assert!(e.contains("`memory`"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn node_storage_type_redis_selects_the_redis_store() {
+        let c = |storage: &str| {
+            let json = format!(r#"{{"storage":{storage}}}"#);
+            Layer::from_node_json(&json)
+                .unwrap()
+                .resolve()
+                .unwrap()
+                .store
+        };
+        let url = |s: &str| StoreKind::Redis(s.parse().unwrap());
+        assert_eq!(
+            c(r#"{"type":"redis","socket":"/tmp/redis.sock"}"#),
+            url("redis+unix:///tmp/redis.sock?db=0")
+        );
+        assert_eq!(
+            c(r#"{"type":"redis","host":"10.1.2.3","port":6380}"#),
+            url("redis://10.1.2.3:6380/0")
+        );
+        assert_eq!(c(r#"{"type":"redis"}"#), url("redis://127.0.0.1:6379/0"));
+        let StoreKind::Redis(u) = c(r#"{"type":"redis","password":"p@ss/w:rd","database":"3"}"#)
+        else {
+            panic!("redis expected");
+        };
+        assert_eq!((u.password.as_deref(), u.db), (Some("p@ss/w:rd"), 3));
+        assert_eq!(c(r#"{"type":"memory"}"#), StoreKind::Memory);
+    }
+
     #[test]
     fn node_pub_config_sets_listen_pub() {
         let json = r#"{"servers":[{"port":9010,"hostname":"127.0.0.1",

@@ -255,6 +255,18 @@ impl ClusterEngine for Cluster {
         }
     }
 
+    fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
+        let mut conn = self.current()?;
+        let channels = channels.to_vec();
+        self.block_on(async move { conn.newest(&channels).await })
+            .inspect_err(|e| {
+                tracing::debug!(error = %e, "newest id read failed");
+                self.suspect.notify_one();
+            })
+            .ok()
+            .flatten()
+    }
+
     fn degraded(&self) -> bool {
         self.degraded.load(Ordering::Acquire)
     }

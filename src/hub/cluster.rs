@@ -42,6 +42,8 @@ pub trait ClusterEngine: Send + Sync {
     fn resume(&self, sub: Arc<Subscriber>, after: MessageId);
     /// Whether another node has a subscriber on `key` (its online key exists).
     fn online_elsewhere(&self, key: &ChannelKey) -> bool;
+    /// The newest stored id on any of `channels` (`None` too when Redis cannot say).
+    fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId>;
     /// Redis is unreachable now (publishes are refused).
     fn degraded(&self) -> bool;
     /// The engine's own state and counters (`bxpush.redis` in `/server-stat/`).

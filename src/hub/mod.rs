@@ -221,6 +221,9 @@ impl Hub {
 
     /// The newest stored message id on any of `channels` (long-poll 304 header).
     pub fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
+        if let Some(engine) = self.cluster.get() {
+            return engine.newest(channels);
+        }
         let st = self.state.lock();
         st.store.newest(channels, now_unix())
     }
