@@ -19,6 +19,10 @@ use redis_support::RedisServer;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use bxpush::forward::{Forwarder, ForwarderConfig};
+use bxpush::handoff::{Item, PhpTarget};
+use bxpush::protocol::ChannelKey;
+
 fn node(redis: &RedisServer) -> Bxpush {
     Bxpush::start(
         &format!("store = \"redis://127.0.0.1:{}\"", redis.port),
@@ -399,5 +403,66 @@ async fn redis_stopped_for_5_s_then_continued_nodes_recover_and_history_is_kept(
     eprintln!(
         "redis outage: 5 s stopped; nodes publishing again {} ms after it continued",
         recovery.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_items_refused_while_redis_is_stopped_stay_spooled_and_arrive_once_after() {
+    let redis = RedisServer::start();
+    let dir = common::TempDir::new("redis-php");
+    let sock = dir.0.join("php.sock");
+    let a = Bxpush::start(
+        &format!(
+            "store = \"redis://127.0.0.1:{}\"\nlisten_php = \"{}\"",
+            redis.port,
+            sock.display()
+        ),
+        &[],
+    );
+    let b = node(&redis);
+    let ch = Channel::random();
+    let mut ws = ws_connect(b.sub, &format!("CHANNEL_ID={}", ch.descriptor())).await;
+    registered(b.publ, &ch).await;
+    let mut cfg = ForwarderConfig::new(PhpTarget::Unix(sock), &dir.0.join("spool"));
+    cfg.signature_key = Some(ops_support::KEY.into());
+    let f = Arc::new(Forwarder::new(cfg));
+    let item = |n: u64| Item::Publish {
+        receivers: vec![ChannelKey::private(ch.private)],
+        body: format!("{{\"n\":{n}}}").into(),
+        expiry: 3600,
+        kind: "im".into(),
+    };
+    let flush = |f: &Arc<Forwarder>, secs| {
+        let f = f.clone();
+        tokio::task::spawn_blocking(move || f.flush(Duration::from_secs(secs)))
+    };
+    for n in 0..5 {
+        f.submit(item(n)).unwrap();
+    }
+    assert_eq!(flush(&f, 5).await.unwrap().acked, 5);
+    unsafe { libc::kill(redis.pid() as i32, libc::SIGSTOP) };
+    common::eventually(10, async || degraded(a.publ).await).await;
+    for n in 5..25 {
+        f.submit(item(n)).unwrap();
+    }
+    // The owner refuses them (Redis is down): nothing is acknowledged, the worker keeps
+    // the items.
+    let r = flush(&f, 1).await.unwrap();
+    assert_eq!(r.acked, 0, "{r:?}");
+    assert_eq!(r.spooled + r.failed, 20, "{r:?}");
+    let refused = server_stat(a.publ).await[0]["bxpush"]["redis"]["refused"].clone();
+    assert!(refused.as_u64().unwrap() > 0, "{refused}");
+    unsafe { libc::kill(redis.pid() as i32, libc::SIGCONT) };
+    common::eventually(15, async || !degraded(a.publ).await).await;
+    // The next send replays the spool first; the owner's marks skip anything it applied.
+    f.submit(item(25)).unwrap();
+    let r = flush(&f, 10).await.unwrap();
+    assert!(r.complete(), "{r:?}");
+    let mut got = Vec::new();
+    read_until(&mut ws, &mut got, 26, 15).await;
+    assert_eq!(
+        ns(&got),
+        (0..26).collect::<Vec<_>>(),
+        "each item once, in order"
     );
 }
