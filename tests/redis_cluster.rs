@@ -423,7 +423,7 @@ async fn php_items_refused_while_redis_is_stopped_stay_spooled_and_arrive_once_a
     let ch = Channel::random();
     let mut ws = ws_connect(b.sub, &format!("CHANNEL_ID={}", ch.descriptor())).await;
     registered(b.publ, &ch).await;
-    let mut cfg = ForwarderConfig::new(PhpTarget::Unix(sock), &dir.0.join("spool"));
+    let mut cfg = ForwarderConfig::new(PhpTarget::Unix(sock), dir.0.join("spool"));
     cfg.signature_key = Some(ops_support::KEY.into());
     let f = Arc::new(Forwarder::new(cfg));
     let item = |n: u64| Item::Publish {
@@ -465,4 +465,67 @@ async fn php_items_refused_while_redis_is_stopped_stay_spooled_and_arrive_once_a
         (0..26).collect::<Vec<_>>(),
         "each item once, in order"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_keeps_losing_redis_reads_back_what_its_clients_missed() {
+    let dir = common::TempDir::new("redis-catch-up");
+    let sock = dir.0.join("redis.sock");
+    let port = RedisServer::free_port();
+    let redis = RedisServer::start_with(
+        port,
+        &[
+            "--unixsocket",
+            sock.to_str().unwrap(),
+            "--unixsocketperm",
+            "700",
+        ],
+    );
+    // A reaches Redis over TCP, B over the unix socket: killing the clients of the socket
+    // cuts B alone, while A goes on publishing.
+    let a = node(&redis);
+    let b = Bxpush::start(&format!("store = \"redis+unix://{}\"", sock.display()), &[]);
+    let ch = Channel::random();
+    let mut ws = ws_connect(b.sub, &format!("CHANNEL_ID={}", ch.descriptor())).await;
+    registered(b.publ, &ch).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let stop = stop.clone();
+        let mut admin = redis_support::raw(&redis).await;
+        let laddr = format!("{}:0", sock.display());
+        tokio::spawn(async move {
+            let mut kills = 0u64;
+            let mut every = tokio::time::interval(Duration::from_millis(150));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                every.tick().await;
+                let n: u64 = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("LADDR")
+                    .arg(&laddr)
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+                kills += n;
+            }
+            kills
+        })
+    };
+    const TOTAL: u64 = 1500;
+    for n in 0..TOTAL {
+        assert_eq!(publish(a.publ, &ch, &format!("{{\"n\":{n}}}")).await, 200);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let kills = killer.await.unwrap();
+    let mut got = Vec::new();
+    read_until(&mut ws, &mut got, TOTAL as usize, 20).await;
+    let got = ns(&got);
+    let missing: Vec<u64> = (0..TOTAL).filter(|n| !got.contains(n)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(got, (0..TOTAL).collect::<Vec<_>>(), "once each, in order");
+    let redis_stat = server_stat(b.publ).await[0]["bxpush"]["redis"].clone();
+    assert!(
+        kills > 0 && redis_stat["outages"].as_u64().unwrap() > 0,
+        "{redis_stat}"
+    );
+    eprintln!("catch-up: {kills} connections of B killed while A published {TOTAL}: {redis_stat}");
 }

@@ -13,7 +13,7 @@ use super::sequencer::{self, Sequencer};
 use super::{presence, Cluster, PRESENCE_PERIOD};
 use crate::hub::{now_unix, Hub, Subscriber};
 use crate::protocol::MessageId;
-use crate::store::redis::{layout, Backoff, Notifications, RedisConn};
+use crate::store::redis::{Backoff, Notifications, RedisConn};
 
 /// Both connections of a live session, and where the counter stood when the stream
 /// was subscribed.
@@ -54,6 +54,7 @@ pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             Ok(s) => s,
             Err(e) => {
                 enter_degraded(&cluster, &mut down_since, &e.to_string());
+                cluster.attempted.notify_one();
                 let wait = backoff.next_delay();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,
@@ -66,14 +67,20 @@ pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             return;
         };
         hub.release(&seq.reset(s.startdate as u64, s.counter + 1));
-        if let Some(top) = layout::mid_of(s.startdate, s.counter as i64) {
-            hub.note_released(top);
-        }
+        // Everything up to the counter read is published or burnt. Counter 0 (no id
+        // taken yet) still makes a floor, so a connection lost before the first message
+        // is caught up from the start of this date.
+        let top = MessageId::new(s.startdate, s.counter);
+        hub.note_released(top);
         // After an outage: what this node's subscribers missed meanwhile (other nodes
         // could still publish), read per channel, through the subscribers' own
         // "above the last id" filter.
         if let Some(after) = catch_up_from {
-            if let Err(e) = catch_up(&cluster, &hub, &mut s.conn, after).await {
+            // Publishes that took their id before the counter was read may still be between
+            // their INCR and their EXEC: give them the sequencer's hold to land in history
+            // (the stream buffers meanwhile), so the read-back sees them.
+            tokio::time::sleep(sequencer::HOLD).await;
+            if let Err(e) = catch_up(&cluster, &hub, &mut s.conn, after, top).await {
                 drop(hub);
                 tracing::debug!(error = %e, "catch-up after the outage failed");
                 continue;
@@ -82,6 +89,7 @@ pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         *cluster.conn.write() = Some(s.conn.clone());
         cluster.generation.send_modify(|g| *g += 1);
         leave_degraded(&cluster, &mut down_since);
+        cluster.attempted.notify_one();
         let lost = serve(&cluster, &hub, &mut s, &mut seq, &mut stop).await;
         catch_up_from = hub.released();
         drop(hub);
@@ -157,15 +165,18 @@ fn sync_stats(cluster: &Cluster, seq: &Sequencer) {
         .store(seq.stats.gaps_given_up, Ordering::Relaxed);
 }
 
-/// Read back, per local channel, what was stored after `after` and deliver it.
+/// Read back, per local channel, what was stored after `after` up to `upto` (the counter
+/// when the stream was subscribed; later ids come from the stream, in order) and deliver it.
 async fn catch_up(
     cluster: &Cluster,
     hub: &Hub,
     conn: &mut RedisConn,
     after: MessageId,
+    upto: MessageId,
 ) -> redis::RedisResult<()> {
     for key in hub.local_channels() {
-        let msgs = conn.history_after(&[key], &after).await?;
+        let mut msgs = conn.history_after(&[key], &after).await?;
+        msgs.retain(|m| m.mid <= upto);
         let n = msgs.len() as u64;
         hub.deliver_to_channel(&key, msgs);
         cluster.counters.caught_up.fetch_add(n, Ordering::Relaxed);

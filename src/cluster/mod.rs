@@ -31,7 +31,7 @@ use tokio::sync::{watch, Notify};
 use crate::hub::{ClusterEngine, Hub, Subscriber};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, MessageId};
-use crate::store::redis::{layout, RedisConn, RedisUrl};
+use crate::store::redis::{conn, layout, RedisConn, RedisUrl};
 
 pub use sequencer::Sequencer;
 
@@ -72,6 +72,8 @@ pub struct Cluster {
     degraded: AtomicBool,
     /// A publish or a read failed: the engine checks the connection now.
     suspect: Notify,
+    /// The engine's first connection attempt ended (either way).
+    attempted: Notify,
     process_id: String,
     stats_source: Mutex<Option<StatsSource>>,
     /// The other processes' `stats` entries, refreshed once a second.
@@ -122,6 +124,7 @@ impl Cluster {
             generation,
             degraded: AtomicBool::new(false),
             suspect: Notify::new(),
+            attempted: Notify::new(),
             process_id,
             stats_source: Mutex::new(None),
             others: Mutex::new(Vec::new()),
@@ -129,6 +132,10 @@ impl Cluster {
         });
         hub.attach_cluster(cluster.clone());
         let task = tokio::spawn(engine::run(cluster.clone(), stop));
+        // Serve only once subscribed to the stream (or known degraded): a node that
+        // accepted subscribers before its PSUBSCRIBE would miss what they were sent.
+        let first = FIRST_ATTEMPT + conn::CONNECT_TIMEOUT;
+        let _ = tokio::time::timeout(first, cluster.attempted.notified()).await;
         Ok((cluster, task))
     }
 
@@ -279,6 +286,9 @@ impl ClusterEngine for Cluster {
         self.others.lock().clone()
     }
 }
+
+/// How long start-up waits for the engine's first session beyond one connect timeout.
+const FIRST_ATTEMPT: Duration = Duration::from_secs(3);
 
 /// How often presence and stats are written.
 pub const PRESENCE_PERIOD: Duration = Duration::from_secs(1);
