@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::handoff::PhpTarget;
 use crate::protocol::SignatureAlgo;
+use crate::store::StoreKind;
 
 /// Declares every key once (see the module doc). Entry:
 /// `/// doc` `name: LayerType => ConfigType = default, check, "BXPUSH_NAME" [, clap(args)];`
@@ -112,6 +113,12 @@ fn algo(v: String, key: &str) -> Result<SignatureAlgo, String> {
     v.parse().map_err(|e| format!("{key}: {e}"))
 }
 
+/// `--store`: `memory` or a Redis URL, checked now (a typo is refused at start-up, not
+/// retried for ever as an unreachable server).
+fn store(v: String, key: &str) -> Result<StoreKind, String> {
+    v.parse().map_err(|e| format!("{key}: {e}"))
+}
+
 fn addr(text: &str) -> SocketAddr {
     text.parse().expect("literal address")
 }
@@ -133,6 +140,12 @@ settings! {
     signature_algo: String => SignatureAlgo = SignatureAlgo::Sha1, algo, "BXPUSH_SIGNATURE_ALGO";
     /// Where history survives restarts. Absent: memory only.
     data_dir: PathBuf => Option<PathBuf> = None, some, "BXPUSH_DATA_DIR";
+    /// Where ids, history and presence live: `memory` (default: this process, with
+    /// --data-dir) or a Redis shared by several nodes and Node push-servers,
+    /// `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` or
+    /// `redis+unix:///path/redis.sock[?db=DB&password=PASSWORD]`.
+    store: String => StoreKind = StoreKind::Memory, store, "BXPUSH_STORE",
+        clap(hide_env_values = true);
     /// Seconds a long poll is held before 304. Default 40.
     long_poll_timeout: u64 => Duration = Duration::from_secs(40), seconds,
         "BXPUSH_LONG_POLL_TIMEOUT";
@@ -244,6 +257,7 @@ impl Layer {
                 .and_then(|s| s.get(key))
                 .and_then(|n| n.as_u64())
         };
+        l.store = node_storage(v.get("storage"))?;
         l.message_ttl = num("storage", "messageTTL").map(|n| n.min(u32::MAX as u64) as u32);
         if let Some(ttl) = num("storage", "onlineTTL") {
             // Saturating: a huge value must not wrap round to a few seconds.
@@ -255,6 +269,52 @@ impl Layer {
         l.max_channels_per_request = num("limits", "maxChannelsPerRequest").map(|n| n as usize);
         Ok(l)
     }
+}
+
+/// Node's `storage` section: `type: "redis"` with `socket`, or `host`/`port` (Node's
+/// defaults 127.0.0.1:6379), and `password`/`database` when given; any other type is
+/// the memory store.
+fn node_storage(storage: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    let Some(st) = storage else { return Ok(None) };
+    if st.get("type").and_then(|t| t.as_str()) != Some("redis") {
+        return Ok(None);
+    }
+    let text = |k: &str| st.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let number = |k: &str| {
+        st.get(k).and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    let password = text("password").map(percent_encode);
+    let db = number("database").or_else(|| number("db")).unwrap_or(0);
+    Ok(Some(match text("socket") {
+        Some(sock) => {
+            let mut url = format!("redis+unix://{sock}?db={db}");
+            if let Some(p) = password {
+                url.push_str(&format!("&password={p}"));
+            }
+            url
+        }
+        None => {
+            let host = text("host").unwrap_or("127.0.0.1");
+            let port = number("port").unwrap_or(6379);
+            let cred = password.map(|p| format!(":{p}@")).unwrap_or_default();
+            format!("redis://{cred}{host}:{port}/{db}")
+        }
+    }))
+}
+
+/// `%XX` for everything but unreserved characters (a password may hold `@`, `/`, `&`).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -308,6 +368,63 @@ mod tests {
         assert_eq!(c.max_conn_per_channel, 7);
         assert_eq!(c.max_messages_per_request, 5);
         assert_eq!(c.max_channels_per_request, 6);
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn store_takes_memory_or_a_redis_url_and_never_echoes_a_password() {
+        let store = |v: &str| {
+            Layer {
+                store: Some(v.into()),
+                ..Default::default()
+            }
+            .resolve()
+            .map(|c| c.store.to_string())
+        };
+        assert_eq!(Layer::default().resolve().unwrap().store, StoreKind::Memory);
+        assert_eq!(store("memory").unwrap(), "memory");
+        assert_eq!(
+            store("redis://:s3cret@127.0.0.1:6380/2").unwrap(),
+            "redis://:***@127.0.0.1:6380/2"
+        );
+        assert_eq!(
+            store("redis+unix:///run/redis.sock?db=1").unwrap(),
+            "redis+unix:///run/redis.sock?db=1"
+        );
+        let e = store("rediss://:s3cret@host/0").unwrap_err();
+        assert!(e.starts_with("store: "), "{e}");
+        assert!(e.contains("redis://[[USER]:PASSWORD@]HOST"), "{e}");
+        assert!(e.contains("`memory`"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn node_storage_type_redis_selects_the_redis_store() {
+        let c = |storage: &str| {
+            let json = format!(r#"{{"storage":{storage}}}"#);
+            Layer::from_node_json(&json)
+                .unwrap()
+                .resolve()
+                .unwrap()
+                .store
+        };
+        let url = |s: &str| StoreKind::Redis(s.parse().unwrap());
+        assert_eq!(
+            c(r#"{"type":"redis","socket":"/tmp/redis.sock"}"#),
+            url("redis+unix:///tmp/redis.sock?db=0")
+        );
+        assert_eq!(
+            c(r#"{"type":"redis","host":"10.1.2.3","port":6380}"#),
+            url("redis://10.1.2.3:6380/0")
+        );
+        assert_eq!(c(r#"{"type":"redis"}"#), url("redis://127.0.0.1:6379/0"));
+        let StoreKind::Redis(u) = c(r#"{"type":"redis","password":"p@ss/w:rd","database":"3"}"#)
+        else {
+            panic!("redis expected");
+        };
+        assert_eq!((u.password.as_deref(), u.db), (Some("p@ss/w:rd"), 3));
+        assert_eq!(c(r#"{"type":"memory"}"#), StoreKind::Memory);
     }
 
     #[test]

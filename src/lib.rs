@@ -20,6 +20,8 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client_config;
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod config;
 #[cfg(feature = "cli")]
 pub mod doctor;

@@ -198,9 +198,14 @@ fn print_banner(config: &Config, server: &Server, generated: bool) {
             println!("  Signature key (generated; set it as the pull module's signature_key): {k}");
         }
     }
-    match &config.data_dir {
-        Some(d) => println!("  History:      {}", d.display()),
-        None => println!("  History:      memory only (use --data-dir to keep it across restarts)"),
+    match (&config.store, &config.data_dir) {
+        (bxpush::store::StoreKind::Memory, Some(d)) => println!("  History:      {}", d.display()),
+        (bxpush::store::StoreKind::Memory, None) => {
+            println!("  History:      memory only (use --data-dir to keep it across restarts)")
+        }
+        // Display hides the password.
+        #[allow(unreachable_patterns)]
+        (store, _) => println!("  History:      {store} (shared by every node of the cluster)"),
     }
     println!("In Bitrix: Settings > Push and Pull > server version \"Bitrix Push server 2.0\", publish URL http://{publ}/bitrix/pub/.");
 }

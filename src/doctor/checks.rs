@@ -448,58 +448,40 @@ pub fn spool(dir: &Path, runtime_up: bool) -> Vec<Finding> {
     out
 }
 
-/// A Node push-server config (`*.json`) that used Redis: bxpush does not use Redis. What
-/// Redis gave (history across restarts) needs bxpush's own `data_dir`.
-pub fn node_redis(source: &str, c: &Config) -> Vec<Finding> {
-    if !source.ends_with(".json") {
-        return Vec::new();
-    }
-    let Ok(text) = std::fs::read_to_string(source) else {
-        return Vec::new();
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if v["storage"]["type"].as_str() != Some("redis") {
-        return Vec::new();
-    }
-    if c.data_dir.is_some() {
-        return vec![Finding::ok(
+/// Which store the server uses when it is Redis (`--store`, or a Node config's
+/// `storage.type = "redis"`, which selects it too): said, without the password, so the
+/// operator sees the nodes share it. The memory store needs no finding.
+pub fn node_redis(_source: &str, c: &Config) -> Vec<Finding> {
+    match &c.store {
+        #[cfg(feature = "redis")]
+        crate::store::StoreKind::Redis(url) => vec![Finding::ok(
             "redis",
-            format!("{source} names Redis storage: bxpush does not use it (history is in data_dir); Redis can go with the Node server"),
-        )];
+            format!("ids, history and presence in Redis at {url}, shared by every node (bxpush and Node push-server)"),
+        )],
+        _ => Vec::new(),
     }
-    vec![Finding::warning(
-        "redis",
-        format!("{source} names Redis storage, which bxpush does not use, and no data_dir is set"),
-        "with Redis the Node server kept messages across restarts; bxpush without data_dir keeps them in memory only",
-    )
-    .fix("BXPUSH_DATA_DIR=/var/lib/bxpush (or --data-dir /var/lib/bxpush) for bxpush serve, then restart it")]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "redis")]
     #[test]
-    fn node_redis_config_without_data_dir_is_a_warning() {
-        let dir = std::env::temp_dir().join(format!("bxpush-doctor-redis-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("push-server-sub-8010.json");
-        std::fs::write(
-            &path,
-            r#"{"storage":{"type":"redis","socket":"/tmp/redis.sock"}}"#,
-        )
-        .unwrap();
-        let src = path.to_str().unwrap();
-        let mut c = Config::default();
-        let f = node_redis(src, &c);
-        assert_eq!(f[0].severity, super::super::report::Severity::Warning);
-        assert!(f[0].fix[0].contains("data-dir"));
-        c.data_dir = Some(dir.clone());
-        assert_eq!(
-            node_redis(src, &c)[0].severity,
-            super::super::report::Severity::Ok
+    fn a_redis_store_is_named_without_its_password() {
+        let text =
+            r#"{"storage":{"type":"redis","host":"127.0.0.1","port":6380,"password":"s3cret"}}"#;
+        let c = crate::config::Layer::from_node_json(text)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        let f = node_redis("push-server-sub-8010.json", &c);
+        assert_eq!(f[0].severity, super::super::report::Severity::Ok);
+        assert!(
+            f[0].what.contains("redis://:***@127.0.0.1:6380/0"),
+            "{}",
+            f[0].what
         );
-        assert!(node_redis("/etc/bxpush/bxpush.toml", &c).is_empty());
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(node_redis("bxpush.toml", &Config::default()).is_empty());
     }
 }

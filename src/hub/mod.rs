@@ -7,6 +7,7 @@
 //! subscriber. So a subscriber sees every message exactly once and in id order, whether
 //! it arrives by replay or live (no gap and no duplicate between the two).
 
+pub mod cluster;
 pub mod publish;
 pub mod stats;
 pub mod subscriber;
@@ -15,7 +16,7 @@ pub mod watch;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -24,6 +25,7 @@ use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 use crate::store::Store;
 
+pub use cluster::ClusterEngine;
 pub use publish::{Publish, PublishError};
 pub use stats::Counters;
 pub use subscriber::{CloseReason, Subscriber};
@@ -66,6 +68,8 @@ struct ChannelEntry {
 struct State {
     store: Box<dyn Store>,
     channels: HashMap<ChannelKey, ChannelEntry>,
+    /// Redis mode only (see [`cluster`]).
+    cluster: cluster::ClusterState,
 }
 
 /// What a new subscription starts with.
@@ -86,6 +90,8 @@ pub struct Hub {
     pub counters: Counters,
     /// Tag watches (`CPullWatch`) for the PHP hand-off.
     pub watches: Watches,
+    /// The Redis engine, when several nodes share one Redis ([`cluster`]).
+    cluster: OnceLock<Arc<dyn ClusterEngine>>,
 }
 
 pub fn now_unix() -> u64 {
@@ -108,12 +114,14 @@ impl Hub {
             state: Mutex::new(State {
                 store,
                 channels: HashMap::new(),
+                cluster: Default::default(),
             }),
             opts,
             next_sub_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             counters: Counters::default(),
             watches: Watches::default(),
+            cluster: OnceLock::new(),
         }
     }
 
@@ -140,18 +148,27 @@ impl Hub {
                 kicked.push(entry.subs.remove(0));
             }
         }
-        let (replay, gap) = match resume {
-            Some(mid) => (
+        let cluster = self.cluster.get();
+        let (replay, gap) = match (resume, cluster) {
+            (Some(mid), None) => (
                 st.store.since(&sub.channels, mid, now),
                 st.store.gap_after(&sub.channels, mid),
             ),
-            None => (Vec::new(), false),
+            // Redis: the history is read outside the lock and merged (hub::cluster).
+            (Some(_), Some(_)) => {
+                st.cluster.start_pending(sub.id);
+                (Vec::new(), false)
+            }
+            (None, _) => (Vec::new(), false),
         };
         // A kicked subscriber leaves every channel, not only the crowded one.
         for old in &kicked {
             Self::remove_locked(&mut st, old, now);
         }
         drop(st);
+        if let (Some(engine), Some(mid)) = (cluster, resume) {
+            engine.resume(sub.clone(), mid);
+        }
         if self.shutting_down.load(Ordering::Acquire) {
             sub.close(CloseReason::Shutdown);
         }
@@ -169,6 +186,7 @@ impl Hub {
     }
 
     fn remove_locked(st: &mut State, sub: &Subscriber, now: u64) {
+        st.cluster.forget(sub.id);
         for key in sub.channels.iter() {
             if let Some(entry) = st.channels.get_mut(key) {
                 if let Some(i) = entry.subs.iter().position(|s| s.id == sub.id) {
@@ -193,13 +211,19 @@ impl Hub {
     pub fn is_online(&self, key: &ChannelKey) -> bool {
         let now = now_unix();
         let st = self.state.lock();
-        st.channels.get(key).is_some_and(|e| {
+        let here = st.channels.get(key).is_some_and(|e| {
             !e.subs.is_empty() || now.saturating_sub(e.last_seen) < self.opts.online_ttl
-        })
+        });
+        drop(st);
+        // With Redis, a subscriber on another node counts too (its online key).
+        here || self.cluster.get().is_some_and(|c| c.online_elsewhere(key))
     }
 
     /// The newest stored message id on any of `channels` (long-poll 304 header).
     pub fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
+        if let Some(engine) = self.cluster.get() {
+            return engine.newest(channels);
+        }
         let st = self.state.lock();
         st.store.newest(channels, now_unix())
     }

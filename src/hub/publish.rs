@@ -94,6 +94,9 @@ impl Hub {
             return Err(PublishError::NoReceivers);
         }
         let expiry = p.expiry.min(self.opts.max_ttl);
+        if let Some(engine) = self.cluster.get() {
+            return self.publish_clustered(engine, receivers, expiry, p.body, p.sender, &p.label);
+        }
         let mut st = self.state.lock();
         let now = now_ms();
         let mid = st.store.next_mid(now / 1000);

@@ -58,6 +58,8 @@ impl Server {
                 max_queue: config.max_queue_per_connection,
             },
         ));
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
         let sub = bind(config.listen_sub, "listen_sub").await?;
         let publ = bind(config.listen_pub, "listen_pub").await?;
         let php = match &config.listen_php {
@@ -78,21 +80,41 @@ impl Server {
                 return Err(e);
             }
         };
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(accept_loop(
-                app.clone(),
-                sub,
-                Listener::Sub,
-                stop_rx.clone(),
-            )),
-            tokio::spawn(accept_loop(
-                app.clone(),
-                publ,
-                Listener::Pub,
-                stop_rx.clone(),
-            )),
-        ];
+        #[cfg(feature = "redis")]
+        if let crate::store::StoreKind::Redis(url) = &app.config.store {
+            let id = app.process_unique_id.clone();
+            let started =
+                crate::cluster::Cluster::start(url.clone(), &hub, id, stop_rx.clone()).await;
+            let (c, task) = match started {
+                Ok(x) => x,
+                Err(e) => {
+                    if let Some(f) = &php_socket {
+                        f.remove();
+                    }
+                    return Err(e);
+                }
+            };
+            tasks.push(task);
+            // Written into the `stats` hash every second, read by every node's /server-stat/.
+            let weak = Arc::downgrade(&app);
+            c.set_stats_source(Box::new(move || {
+                weak.upgrade().map_or(serde_json::Value::Null, |app| {
+                    crate::transport::server_stat::json(&app)
+                })
+            }));
+        }
+        tasks.push(tokio::spawn(accept_loop(
+            app.clone(),
+            sub,
+            Listener::Sub,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(accept_loop(
+            app.clone(),
+            publ,
+            Listener::Pub,
+            stop_rx.clone(),
+        )));
         if let Some(php) = php {
             tasks.push(tokio::spawn(crate::ingress::listener::accept_loop(
                 ingress.clone(),

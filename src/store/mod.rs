@@ -26,6 +26,51 @@ pub mod redis;
 
 pub use memory::MemoryStore;
 
+/// Which engine keeps ids, history and presence (`--store`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StoreKind {
+    /// This process: memory, persisted in `--data-dir` when given (one node).
+    #[default]
+    Memory,
+    /// A Redis shared by several nodes (Node push-server 2.x layout).
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisUrl),
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    /// `memory`, or a Redis URL (refusals name the accepted forms and never echo the
+    /// password).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("memory") {
+            return Ok(StoreKind::Memory);
+        }
+        #[cfg(feature = "redis")]
+        {
+            s.parse::<redis::RedisUrl>()
+                .map(StoreKind::Redis)
+                .map_err(|e| format!("{e}; or `memory` (the default)"))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            Err("this build has no Redis engine (library built without the `redis` feature); use `memory`".into())
+        }
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKind::Memory => f.write_str("memory"),
+            #[cfg(feature = "redis")]
+            StoreKind::Redis(url) => url.fmt(f),
+        }
+    }
+}
+
 /// How a store keeps history.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {

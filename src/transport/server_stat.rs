@@ -24,7 +24,7 @@ pub fn json(app: &App) -> serde_json::Value {
             "maxMessagesPerRequest": app.config.max_messages_per_request,
             "maxChannelsPerRequest": app.config.max_channels_per_request,
         },
-        "clusterMode": false,
+        "clusterMode": app.hub.cluster().is_some(),
         "websockets": Counters::get(&c.websockets),
         "pollings": Counters::get(&c.pollings),
         "daily": c.daily_json(now),
@@ -48,13 +48,17 @@ pub fn json(app: &App) -> serde_json::Value {
             "storedChannels": store.channels,
             "storedBytes": store.bytes,
             "ingress": c.ingress.json(&app.hub.watches),
+            "redis": app.hub.cluster().map(|e| e.status()),
         }
     })
 }
 
+/// This process first, then (with Redis) every other live process of the cluster as
+/// it wrote itself into the `stats` hash, Node push-servers included.
 pub fn serve(app: &App) -> Response<Body> {
-    http::text(
-        StatusCode::OK,
-        serde_json::Value::Array(vec![json(app)]).to_string(),
-    )
+    let mut all = vec![json(app)];
+    if let Some(engine) = app.hub.cluster() {
+        all.extend(engine.other_stats());
+    }
+    http::text(StatusCode::OK, serde_json::Value::Array(all).to_string())
 }

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A real `redis-server` for the Redis tests: started on a free loopback port without
 //! persistence, ready when it says so on stdout, killed by pid when dropped.
 
@@ -68,6 +69,10 @@ impl RedisServer {
 
     pub fn url(&self) -> RedisUrl {
         format!("redis://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL and reap (a crash: nothing is saved, and it has no persistence anyway).

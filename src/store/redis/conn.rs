@@ -25,6 +25,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// instead of waiting on a Redis that stopped answering.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Cheap to clone: the clones share one multiplexed connection (each operation takes
+/// a clone, so no lock is held across a round trip).
+#[derive(Clone)]
 pub struct RedisConn {
     url: RedisUrl,
     conn: MultiplexedConnection,
@@ -118,6 +121,26 @@ impl RedisConn {
             .await?;
         layout::mid_of(startdate, counter)
             .ok_or_else(|| protocol_error("server:messagecounter out of the 16-digit range"))
+    }
+
+    /// The counter's current value (0 when no id was ever allocated): a node that
+    /// (re)subscribes expects the id after it.
+    pub async fn counter(&mut self) -> RedisResult<u64> {
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(layout::COUNTER_KEY)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Whether `message:<mid>` is stored: after a lost `EXEC` reply, asked on the same
+    /// connection (Redis runs one connection's commands in order, so the answer comes
+    /// after the `EXEC` ran or was discarded).
+    pub async fn message_exists(&mut self, mid: &MessageId) -> RedisResult<bool> {
+        redis::cmd("EXISTS")
+            .arg(layout::message_key(mid))
+            .query_async(&mut self.conn)
+            .await
     }
 
     /// Store `msg` when its expiry is > 0 and publish its notification on
