@@ -8,6 +8,7 @@
 //! it arrives by replay or live (no gap and no duplicate between the two).
 
 pub mod publish;
+pub mod quota;
 pub mod stats;
 pub mod subscriber;
 pub mod watch;
@@ -41,6 +42,9 @@ pub struct HubOptions {
     pub max_conn_per_channel: usize,
     /// Messages queued for one connection before it is cut off as a slow reader.
     pub max_queue: usize,
+    /// Client publishes a second per publisher and per channel ([`quota`]).
+    pub client_publish_rate: u32,
+    pub channel_publish_rate: u32,
 }
 
 impl Default for HubOptions {
@@ -50,6 +54,8 @@ impl Default for HubOptions {
             online_ttl: 130,
             max_conn_per_channel: 100,
             max_queue: 1024,
+            client_publish_rate: 10,
+            channel_publish_rate: 50,
         }
     }
 }
@@ -66,6 +72,9 @@ struct ChannelEntry {
 struct State {
     store: Box<dyn Store>,
     channels: HashMap<ChannelKey, ChannelEntry>,
+    /// History writes refused in a row: the first is logged, the rest counted, and
+    /// the first success after them says how many there were.
+    failed_writes: u64,
 }
 
 /// What a new subscription starts with.
@@ -86,6 +95,8 @@ pub struct Hub {
     pub counters: Counters,
     /// Tag watches (`CPullWatch`) for the PHP hand-off.
     pub watches: Watches,
+    /// Rate quotas of client publishes.
+    pub quotas: quota::PublishQuotas,
 }
 
 pub fn now_unix() -> u64 {
@@ -108,7 +119,9 @@ impl Hub {
             state: Mutex::new(State {
                 store,
                 channels: HashMap::new(),
+                failed_writes: 0,
             }),
+            quotas: quota::PublishQuotas::new(opts.client_publish_rate, opts.channel_publish_rate),
             opts,
             next_sub_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -198,6 +211,13 @@ impl Hub {
         })
     }
 
+    /// Would a resume from `after` on `channels` miss messages that are no longer kept?
+    /// (What [`Subscription::gap`] says, asked before subscribing: the WebSocket
+    /// handshake's header.)
+    pub fn history_gap(&self, channels: &[ChannelKey], after: MessageId) -> bool {
+        self.state.lock().store.gap_after(channels, after)
+    }
+
     /// The newest stored message id on any of `channels` (long-poll 304 header).
     pub fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
         let st = self.state.lock();
@@ -226,6 +246,7 @@ impl Hub {
     pub fn maintain(&self) -> io::Result<()> {
         let now = now_unix();
         self.watches.purge(now);
+        self.quotas.forget_idle();
         let mut st = self.state.lock();
         let ttl = self.opts.online_ttl;
         st.channels

@@ -473,8 +473,10 @@ impl LogFile {
         Ok(len)
     }
 
-    /// Append fully encoded records with one write. On failure the file is cut back to
-    /// its previous length so that later records stay readable.
+    /// Append fully encoded records with one write. On any error the file is cut back to what it held before
+    /// (a failed write *and* a failed fsync: a record whose append was refused must not
+    /// come back at the next start, or a retried publish would be stored twice), and the
+    /// error is returned; if even the cut fails the log is marked broken.
     pub fn append(&mut self, records: &[u8]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(format!(
@@ -482,7 +484,14 @@ impl LogFile {
                 self.path.display()
             )));
         }
-        if let Err(e) = self.file.write_all(records) {
+        let written = self.file.write_all(records).and_then(|()| {
+            if self.fsync {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
             if let Err(e2) = self.file.set_len(self.len) {
                 self.broken = true;
                 tracing::error!(path = %self.path.display(), error = %e2,
@@ -494,11 +503,6 @@ impl LogFile {
             ));
         }
         self.len += records.len() as u64;
-        if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|e| io_context(e, format_args!("fsync {}", self.path.display())))?;
-        }
         Ok(())
     }
 
@@ -546,6 +550,17 @@ impl LogFile {
         self.len = len;
         self.broken = false;
         sync_dir(&self.dir)
+    }
+
+    /// Make every later write fail as on a full disk (tests): the file is swapped for
+    /// `/dev/full`, which also refuses the cut back, so the log counts as broken after
+    /// the next append, as a log on a failing disk would.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_for_test(&mut self) {
+        self.file = OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
     }
 
     /// Bytes of the log (header plus whole records).

@@ -15,7 +15,7 @@ use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 
 use super::ids::MidAllocator;
-use super::index::Index;
+use super::index::{Index, Limits};
 use super::log::{self, LogFile, Record, StoredMessage, MAX_BODY};
 use super::{io_context, Store, StoreOptions, StoreStats};
 
@@ -39,9 +39,6 @@ pub struct MemoryStore {
     /// Bytes of "dropped up to" records in the log. Each rewrite writes them anew, so they
     /// count as live when deciding whether a rewrite is worth it.
     mark_bytes: u64,
-    /// An append did not reach the log: memory has messages the log lacks. The next
-    /// purge rewrites the log from memory.
-    needs_rewrite: bool,
     /// No rewrite before this unix second (backoff after a failed one).
     rewrite_not_before: u64,
     compact_min_bytes: u64,
@@ -78,7 +75,9 @@ impl MemoryStore {
         let len = u32::try_from(len).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, "message record over 4 GiB")
         })?;
-        self.index.insert(msg, len);
+        // The log first, memory only once the record is written: a message whose write
+        // failed is refused to its publisher, so it must not be replayed either, nor be
+        // written later by a rewrite from memory (a retry would then store it twice).
         let result = match self.log.as_mut() {
             Some(log) => log.append(&self.scratch),
             None => Ok(()),
@@ -86,10 +85,9 @@ impl MemoryStore {
         if self.scratch.capacity() > 1 << 20 {
             self.scratch = Vec::new();
         }
-        if result.is_err() {
-            self.needs_rewrite = true;
-        }
-        result
+        result?;
+        self.index.insert(msg, len);
+        Ok(())
     }
 
     /// Open the store: lock the data dir, read back the log (cutting a torn tail), drop
@@ -100,7 +98,13 @@ impl MemoryStore {
 
     /// [`MemoryStore::open`] with an explicit clock (tests, tools).
     pub fn open_at(opts: StoreOptions, now_unix: u64) -> io::Result<Self> {
-        let mut index = Index::new(opts.max_per_channel, opts.max_ttl, opts.max_bytes);
+        let mut index = Index::new(Limits {
+            max_per_channel: opts.max_per_channel,
+            max_ttl: opts.max_ttl,
+            max_bytes: opts.max_bytes,
+            max_channel_bytes: opts.max_channel_bytes,
+            max_publisher_bytes: opts.max_publisher_bytes,
+        });
         let Some(dir) = opts.data_dir.clone() else {
             return Ok(Self {
                 ids: MidAllocator::open(None, now_unix, None)?,
@@ -108,7 +112,6 @@ impl MemoryStore {
                 log: None,
                 _lock: None,
                 mark_bytes: 0,
-                needs_rewrite: false,
                 rewrite_not_before: 0,
                 compact_min_bytes: COMPACT_MIN_BYTES,
                 scratch: Vec::new(),
@@ -140,7 +143,6 @@ impl MemoryStore {
             log: Some(log),
             _lock: Some(lock),
             mark_bytes,
-            needs_rewrite: false,
             rewrite_not_before: 0,
             compact_min_bytes: COMPACT_MIN_BYTES,
             scratch: Vec::new(),
@@ -206,7 +208,6 @@ impl MemoryStore {
             self.index.set_record_len(&mid, len);
         }
         self.mark_bytes = mark_bytes;
-        self.needs_rewrite = false;
         tracing::info!(
             before,
             after = log.len(),
@@ -237,9 +238,9 @@ impl Store for MemoryStore {
         self.ids.next_mid()
     }
 
-    /// Keeps the message in memory even when writing it to the log fails (the error is
-    /// returned for the caller to count and log): the running process still replays it,
-    /// and the next purge rewrites the log from memory. Messages with expiry 0, without
+    /// All or nothing: when writing the record to the log fails (a full disk, an
+    /// unwritable data dir) the message is not kept in memory either and the error is
+    /// returned for the caller to refuse the publish. Messages with expiry 0, without
     /// receivers or with an id already held are ignored; a body over 32 MiB is refused
     /// with `InvalidInput` and not kept.
     fn append(&mut self, msg: Arc<Message>) -> io::Result<()> {
@@ -268,7 +269,7 @@ impl Store for MemoryStore {
         if now_unix < self.rewrite_not_before {
             return Ok(());
         }
-        if self.needs_rewrite || log.is_broken() || self.compaction_worthwhile() {
+        if log.is_broken() || self.compaction_worthwhile() {
             if let Err(e) = self.compact() {
                 self.errors += 1;
                 self.rewrite_not_before = now_unix + REWRITE_RETRY_SECS;
@@ -292,6 +293,9 @@ impl Store for MemoryStore {
             messages: self.index.message_count(),
             channels: self.index.channel_count(),
             bytes: self.index.body_bytes(),
+            held_bytes: self.index.held_bytes(),
+            evicted_by_bytes: self.index.evicted_by_bytes(),
+            tombstones: self.index.tombstone_count(),
             log_bytes: self.log_len(),
             errors: self.errors,
         }
@@ -372,7 +376,10 @@ impl Loader<'_> {
             self.settle(done);
         }
         for (key, mid) in &self.marks {
-            self.index.raise_watermark(key, *mid);
+            // An emptied channel's mark is kept for a TTL from now: when its messages
+            // were dropped is not in the log.
+            let forget_at = self.now_unix + self.max_ttl as u64;
+            self.index.raise_watermark(key, *mid, forget_at);
         }
         (self.floor, self.mark_bytes, self.expired)
     }
@@ -407,6 +414,7 @@ mod tests {
     use super::*;
     use crate::message::Sender;
     use crate::protocol::ChannelId;
+    use crate::store::index;
     use crate::store::log::{LOG_FILE, MAGIC};
     use crate::store::testutil::{ch, mid, mids, msg, pubch, TempDir};
     use bytes::Bytes;
@@ -456,6 +464,9 @@ mod tests {
                 messages: 2,
                 channels: 2,
                 bytes: 6,
+                held_bytes: 6 + 2 * index::MESSAGE_OVERHEAD + 3 * index::RECEIVER_OVERHEAD,
+                evicted_by_bytes: 0,
+                tombstones: 0,
                 log_bytes: 0,
                 errors: 0
             }
@@ -535,10 +546,10 @@ mod tests {
         assert_eq!(&*back.receivers, &[c]);
         assert_eq!(&*got[0].receivers, &[a, b]);
         // The body of a message to two channels is shared after reload too.
-        assert!(Arc::ptr_eq(
-            &s.since(&[a], mid(0), NOW)[0],
-            &s.since(&[b], mid(0), NOW)[0]
-        ));
+        assert_eq!(
+            s.since(&[a], mid(0), NOW)[0].body.as_ptr(),
+            s.since(&[b], mid(0), NOW)[0].body.as_ptr()
+        );
         let fresh = s.next_mid(NOW);
         assert!(live_only.iter().all(|old| fresh > *old));
         assert_eq!(fresh, MessageId::new(NOW as u32 + 1, 1));
@@ -754,7 +765,7 @@ mod tests {
     }
 
     #[test]
-    fn compaction_on_open_and_after_a_failed_append() {
+    fn compaction_on_open_and_at_purge() {
         let dir = TempDir::new("mem-compact-open");
         let mut s = open(&dir, NOW);
         for _ in 0..100 {
@@ -768,17 +779,44 @@ mod tests {
         assert_eq!(s.stats().log_bytes, big);
         drop(s);
         let mut s = open(&dir, NOW + 20);
-        // Pretend an append failed: the next purge rewrites the log from memory.
-        s.needs_rewrite = true;
+        s.set_compact_min_bytes(1024);
         s.purge(NOW + 20).unwrap();
         assert!(s.stats().log_bytes < big / 10);
-        assert!(!s.needs_rewrite);
         drop(s);
         let s = open(&dir, NOW + 20);
         assert_eq!(
             mids(&s.since(&[ch(1), ch(2)], mid(0), NOW + 20)),
             vec![live]
         );
+    }
+
+    /// Issue 10 finding 3: a message whose log write failed was kept in memory, replayed,
+    /// and written by the next rewrite, although its publisher was told it failed.
+    #[test]
+    fn a_failed_append_keeps_nothing_and_a_retry_is_stored_once() {
+        let dir = TempDir::new("mem-failed-append");
+        let mut s = open(&dir, NOW);
+        let before = put(&mut s, &[ch(1)], "before", 3600);
+        let good_len = s.stats().log_bytes;
+        s.log.as_mut().unwrap().fail_writes_for_test();
+        let id = s.next_mid(NOW);
+        let refused = msg(id, &[ch(1)], "refused", 3600, NOW as u32);
+        assert!(s.append(refused).is_err());
+        assert_eq!(s.stats().errors, 1);
+        assert_eq!(s.stats().messages, 1);
+        assert_eq!(mids(&s.since(&[ch(1)], mid(0), NOW)), vec![before]);
+        // The next purge repairs the log from memory, which lacks the refused message.
+        s.purge(NOW).unwrap();
+        assert_eq!(s.stats().log_bytes, good_len);
+        // The publisher retries: one copy, in memory and after a restart.
+        let retry = put(&mut s, &[ch(1)], "refused", 3600);
+        drop(s);
+        let s = open(&dir, NOW);
+        assert_eq!(
+            bodies(&s.since(&[ch(1)], mid(0), NOW)),
+            vec!["before", "refused"]
+        );
+        assert_eq!(mids(&s.since(&[ch(1)], mid(0), NOW)), vec![before, retry]);
     }
 
     #[test]
@@ -802,8 +840,10 @@ mod tests {
             mids(&s.since(&[ch(1), ch(2)], mid(0), NOW + 10)),
             vec![live]
         );
-        // The cap and expiry marks of channel 1 went with its history: nothing left there.
-        assert!(!s.gap_after(&[ch(1)], mid(0)));
+        // Channel 1 holds nothing, but its mark survives the rewrite as a tombstone: a
+        // resume from before its messages is told it missed them.
+        assert!(s.gap_after(&[ch(1)], mid(0)));
+        assert_eq!(s.stats().tombstones, 1);
     }
 
     #[test]

@@ -38,9 +38,14 @@ pub struct StoreOptions {
     /// Upper bound of a message's TTL in seconds: TTL = min(expiry, max_ttl) (Node's
     /// `storage.messageTTL`, default 86400).
     pub max_ttl: u32,
-    /// Body bytes kept in all, oldest messages evicted first: the number of channels is not
-    /// bounded by anything else, so this is what bounds the history's memory.
+    /// Bytes kept in all (bodies plus bookkeeping, see [`index::MESSAGE_OVERHEAD`]),
+    /// oldest messages evicted first: the number of channels is not bounded by anything
+    /// else, so this is what bounds the history's memory.
     pub max_bytes: u64,
+    /// Body bytes one channel keeps, its oldest evicted first.
+    pub max_channel_bytes: u64,
+    /// Bytes the messages of one client publisher keep, its own oldest evicted first.
+    pub max_publisher_bytes: u64,
     /// fsync after each append. Off by default: a write(2) that returned survives a crash
     /// of the process (even SIGKILL); fsync only adds safety against power loss.
     pub fsync: bool,
@@ -53,6 +58,8 @@ impl Default for StoreOptions {
             max_per_channel: 1000,
             max_ttl: 86400,
             max_bytes: 256 * 1024 * 1024,
+            max_channel_bytes: 16 * 1024 * 1024,
+            max_publisher_bytes: 4 * 1024 * 1024,
             fsync: false,
         }
     }
@@ -67,6 +74,12 @@ pub struct StoreStats {
     pub channels: usize,
     /// Body bytes of the held messages (each body counted once: bodies are shared).
     pub bytes: u64,
+    /// What `max_bytes` bounds: bodies plus bookkeeping.
+    pub held_bytes: u64,
+    /// Messages evicted by a byte limit (total, channel, publisher) since start.
+    pub evicted_by_bytes: u64,
+    /// Emptied channels that still remember what they lost (gap detection).
+    pub tombstones: usize,
     /// Current size of `messages.log` (0 without a data dir).
     pub log_bytes: u64,
     /// Failed history operations since start (appends, purges/rewrites, flushes): each
