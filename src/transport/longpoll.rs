@@ -28,14 +28,28 @@ pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         return reply(&req, &sub.replay, sub.gap);
     }
     match tokio::time::timeout(app.config.long_poll_timeout, attached.sub.recv()).await {
+        // A gap with nothing left to replay (everything after the resume point was
+        // evicted or expired) is told by whichever answer ends this poll.
         Ok(Ok(msgs)) => {
             app.ops.delivered(Transport::LongPoll, &msgs, true);
-            reply(&req, &msgs, false)
+            reply(&req, &msgs, sub.gap)
         }
         Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
         // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
-        Ok(Err(_)) | Err(_) => not_modified(&app, &req, &attached.sub.channels),
+        Ok(Err(_)) | Err(_) => {
+            let mut r = not_modified(&app, &req, &attached.sub.channels);
+            if sub.gap {
+                mark_gap(&mut r);
+            }
+            r
+        }
     }
+}
+
+/// `X-Bxpush-History-Gap: 1`: messages after the client's `mid` are no longer kept.
+fn mark_gap(r: &mut Response<Body>) {
+    r.headers_mut()
+        .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
 }
 
 fn reply(req: &SubscribeRequest, msgs: &[Arc<Message>], gap: bool) -> Response<Body> {
@@ -46,8 +60,7 @@ fn reply(req: &SubscribeRequest, msgs: &[Arc<Message>], gap: bool) -> Response<B
     };
     http::expose_last_message_id(&mut r);
     if gap {
-        r.headers_mut()
-            .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
+        mark_gap(&mut r);
     }
     r
 }
