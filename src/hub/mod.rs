@@ -242,16 +242,29 @@ impl Hub {
     }
 
     /// Periodic upkeep: expire history and tag watches, forget channels idle past the
-    /// online TTL.
+    /// online TTL, compact the history log when it is mostly dead. Blocking file I/O:
+    /// run it off the async workers.
     pub fn maintain(&self) -> io::Result<()> {
         let now = now_unix();
         self.watches.purge(now);
         self.quotas.forget_idle();
-        let mut st = self.state.lock();
-        let ttl = self.opts.online_ttl;
-        st.channels
-            .retain(|_, e| !e.subs.is_empty() || now.saturating_sub(e.last_seen) < ttl);
-        st.store.purge(now)
+        let job = {
+            let mut st = self.state.lock();
+            let ttl = self.opts.online_ttl;
+            st.channels
+                .retain(|_, e| !e.subs.is_empty() || now.saturating_sub(e.last_seen) < ttl);
+            st.store.purge(now)?;
+            st.store.begin_compaction(now)?
+        };
+        // The log's rewrite is written without the lock: publishing goes on meanwhile
+        // (see store::compaction); only its snapshot and its finish take the lock.
+        let Some(mut job) = job else {
+            return Ok(());
+        };
+        // Finished whatever happens, or the store would keep collecting its tail.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.write()))
+            .unwrap_or_else(|_| Err(io::Error::other("log compaction panicked")));
+        self.state.lock().store.finish_compaction(job, written)
     }
 
     /// Close every subscriber (they flush what is queued, then close with 1001) and

@@ -471,6 +471,13 @@ impl Index {
         self.messages.values().map(|h| &h.msg)
     }
 
+    /// Each channel's oldest held id (for a compaction's snapshot).
+    pub fn fronts(&self) -> impl Iterator<Item = (ChannelKey, MessageId)> + '_ {
+        self.channels
+            .iter()
+            .filter_map(|(k, h)| h.queue.front().map(|m| (*k, m.mid)))
+    }
+
     /// The channels of `msg.receivers` that still hold it, each once, in receiver order
     /// (for rewriting the log: a message evicted from some channels by their cap must not
     /// come back to them after a restart).

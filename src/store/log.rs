@@ -519,16 +519,47 @@ impl LogFile {
         &mut self,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
+        let mut rw = self.begin_rewrite()?;
+        let written = write(&mut rw.w).map_err(|e| rw.context(e));
+        self.finish_rewrite(rw, written)
+    }
+
+    /// Start a rewrite: `messages.log.tmp` with the header. The returned [`Rewrite`] is
+    /// written and synced by whoever holds it (without any lock: it touches nothing of
+    /// the open log, which keeps taking appends), then handed to
+    /// [`LogFile::finish_rewrite`].
+    pub fn begin_rewrite(&self) -> io::Result<Rewrite> {
         let tmp = self.dir.join(LOG_TMP_FILE);
-        let result = (|| -> io::Result<u64> {
-            let ctx = |e| io_context(e, format_args!("write {}", tmp.display()));
-            let f = File::create(&tmp).map_err(ctx)?;
-            let mut w = BufWriter::with_capacity(256 << 10, f);
-            w.write_all(MAGIC).map_err(ctx)?;
-            write(&mut w).map_err(ctx)?;
-            let f = w.into_inner().map_err(|e| ctx(e.into_error()))?;
-            f.sync_all().map_err(ctx)?;
-            let len = f.metadata().map_err(ctx)?.len();
+        let ctx = |e| io_context(e, format_args!("write {}", tmp.display()));
+        let f = File::create(&tmp).map_err(ctx)?;
+        let mut w = BufWriter::with_capacity(256 << 10, f);
+        w.write_all(MAGIC).map_err(ctx)?;
+        Ok(Rewrite { tmp, w })
+    }
+
+    /// End a rewrite: when `written` is Ok, append `tail` (what must follow the bulk, such
+    /// as records appended to the old log meanwhile), fsync, rename over the log and
+    /// append to the new file from now on. On any error the temp file is removed and the
+    /// old log stays.
+    pub fn finish_rewrite(&mut self, rw: Rewrite, written: io::Result<()>) -> io::Result<()> {
+        self.finish_rewrite_with(rw, written, &[])
+    }
+
+    /// [`LogFile::finish_rewrite`] with a tail.
+    pub fn finish_rewrite_with(
+        &mut self,
+        mut rw: Rewrite,
+        written: io::Result<()>,
+        tail: &[u8],
+    ) -> io::Result<()> {
+        let tmp = rw.tmp.clone();
+        let result = written.and_then(|()| {
+            rw.w.write_all(tail).map_err(|e| rw.context(e))?;
+            let f = rw.into_synced_file()?;
+            let len = f
+                .metadata()
+                .map_err(|e| io_context(e, format_args!("stat {}", tmp.display())))?
+                .len();
             drop(f);
             fs::rename(&tmp, &self.path).map_err(|e| {
                 io_context(
@@ -537,7 +568,7 @@ impl LogFile {
                 )
             })?;
             Ok(len)
-        })();
+        });
         let len = match result {
             Ok(len) => len,
             Err(e) => {
@@ -574,6 +605,39 @@ impl LogFile {
 
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+}
+
+/// A log rewrite in progress: the temp file being written (see
+/// [`LogFile::begin_rewrite`]).
+#[derive(Debug)]
+pub struct Rewrite {
+    tmp: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Rewrite {
+    fn context(&self, e: io::Error) -> io::Error {
+        io_context(e, format_args!("write {}", self.tmp.display()))
+    }
+
+    /// Write records.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.w.write_all(bytes).map_err(|e| self.context(e))
+    }
+
+    /// Flush and fsync what was written so far: the slow part of a rewrite, done before
+    /// [`LogFile::finish_rewrite`] so that finishing only syncs the tail.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.w.flush().map_err(|e| self.context(e))?;
+        self.w.get_ref().sync_all().map_err(|e| self.context(e))
+    }
+
+    fn into_synced_file(self) -> io::Result<File> {
+        let ctx = |e| io_context(e, format_args!("write {}", self.tmp.display()));
+        let f = self.w.into_inner().map_err(|e| ctx(e.into_error()))?;
+        f.sync_all().map_err(ctx)?;
+        Ok(f)
     }
 }
 

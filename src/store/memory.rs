@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 
+use super::compaction::Compaction;
 use super::ids::MidAllocator;
 use super::index::{Index, Limits};
 use super::log::{self, LogFile, Record, StoredMessage, MAX_BODY};
@@ -41,6 +42,11 @@ pub struct MemoryStore {
     mark_bytes: u64,
     /// No rewrite before this unix second (backoff after a failed one).
     rewrite_not_before: u64,
+    /// A [`Compaction`] is out (between begin and finish).
+    compacting: bool,
+    /// While compacting: the records appended to the old log since the snapshot, which
+    /// the new log gets at the finish.
+    tail: Vec<u8>,
     compact_min_bytes: u64,
     /// Reused encoding buffer for appends.
     scratch: Vec<u8>,
@@ -82,6 +88,9 @@ impl MemoryStore {
             Some(log) => log.append(&self.scratch),
             None => Ok(()),
         };
+        if result.is_ok() && self.compacting {
+            self.tail.extend_from_slice(&self.scratch);
+        }
         if self.scratch.capacity() > 1 << 20 {
             self.scratch = Vec::new();
         }
@@ -113,6 +122,8 @@ impl MemoryStore {
                 _lock: None,
                 mark_bytes: 0,
                 rewrite_not_before: 0,
+                compacting: false,
+                tail: Vec::new(),
                 compact_min_bytes: COMPACT_MIN_BYTES,
                 scratch: Vec::new(),
                 errors: 0,
@@ -144,6 +155,8 @@ impl MemoryStore {
             _lock: Some(lock),
             mark_bytes,
             rewrite_not_before: 0,
+            compacting: false,
+            tail: Vec::new(),
             compact_min_bytes: COMPACT_MIN_BYTES,
             scratch: Vec::new(),
             errors: 0,
@@ -159,7 +172,7 @@ impl MemoryStore {
             "message history loaded"
         );
         if store.compaction_worthwhile() {
-            store.compact()?;
+            store.compact_now()?;
         }
         Ok(store)
     }
@@ -175,46 +188,41 @@ impl MemoryStore {
         len > self.compact_min_bytes && live.saturating_mul(2) < len
     }
 
-    /// Rewrite the log with exactly the held messages (in mid order) and the channels'
-    /// "dropped up to" marks.
-    fn compact(&mut self) -> io::Result<()> {
-        let Some(log) = self.log.as_mut() else {
-            return Ok(());
-        };
-        let before = log.len();
-        let mut marks: Vec<(ChannelKey, MessageId)> = self.index.watermarks().collect();
-        marks.sort_unstable();
-        let index = &self.index;
-        let mut mark_bytes = 0;
-        let mut lens: Vec<(MessageId, u32)> = Vec::with_capacity(index.message_count());
-        log.rewrite(|w| {
-            let mut buf = Vec::with_capacity(64 << 10);
-            let mut held = Vec::new();
-            for m in index.messages() {
-                // Only the channels that still hold it: one evicted by a channel's cap
-                // stays evicted after a restart.
-                index.held_receivers(m, &mut held);
-                let len = log::encode_message_for(m, &held, &mut buf)?;
-                lens.push((m.mid, u32::try_from(len).unwrap_or(u32::MAX)));
-                if buf.len() >= 64 << 10 {
-                    w.write_all(&buf)?;
-                    buf.clear();
-                }
-            }
-            mark_bytes = log::encode_watermarks(&marks, &mut buf) as u64;
-            w.write_all(&buf)
-        })?;
-        for (mid, len) in lens {
-            self.index.set_record_len(&mid, len);
+    /// Drop what expired, then compact the log in one go if it is worth it (tools,
+    /// tests: the hub runs the parts of a compaction around its lock instead).
+    pub fn purge_and_compact(&mut self, now_unix: u64) -> io::Result<()> {
+        self.purge(now_unix)?;
+        if let Some(mut job) = self.begin_compaction(now_unix)? {
+            let written = job.write();
+            self.finish_compaction(job, written)?;
         }
-        self.mark_bytes = mark_bytes;
-        tracing::info!(
-            before,
-            after = log.len(),
-            messages = self.index.message_count(),
-            "message log compacted"
-        );
         Ok(())
+    }
+
+    /// A whole compaction now, whatever the thresholds (at open).
+    fn compact_now(&mut self) -> io::Result<()> {
+        if let Some(mut job) = self.start_compaction()? {
+            let written = job.write();
+            self.finish_compaction(job, written)?;
+        }
+        Ok(())
+    }
+
+    /// Step 1 of [`super::compaction`]: the snapshot and the temp file.
+    fn start_compaction(&mut self) -> io::Result<Option<Compaction>> {
+        let Some(log) = self.log.as_ref() else {
+            return Ok(None);
+        };
+        let rewrite = log.begin_rewrite()?;
+        self.compacting = true;
+        self.tail.clear();
+        Ok(Some(Compaction {
+            messages: self.index.messages().cloned().collect(),
+            fronts: self.index.fronts().collect(),
+            rewrite,
+            shrunk: Vec::new(),
+            before: log.len(),
+        }))
     }
 
     /// Override the size above which the log may be compacted (tests, tools).
@@ -263,19 +271,49 @@ impl Store for MemoryStore {
 
     fn purge(&mut self, now_unix: u64) -> io::Result<()> {
         self.index.remove_expired(now_unix);
+        Ok(())
+    }
+
+    fn begin_compaction(&mut self, now_unix: u64) -> io::Result<Option<Compaction>> {
         let Some(log) = &self.log else {
+            return Ok(None);
+        };
+        if self.compacting || now_unix < self.rewrite_not_before {
+            return Ok(None);
+        }
+        if !(log.is_broken() || self.compaction_worthwhile()) {
+            return Ok(None);
+        }
+        self.start_compaction().inspect_err(|_| {
+            self.errors += 1;
+            self.rewrite_not_before = now_unix + REWRITE_RETRY_SECS;
+        })
+    }
+
+    fn finish_compaction(&mut self, job: Compaction, written: io::Result<()>) -> io::Result<()> {
+        self.compacting = false;
+        let mut tail = std::mem::take(&mut self.tail);
+        let Some(log) = self.log.as_mut() else {
             return Ok(());
         };
-        if now_unix < self.rewrite_not_before {
-            return Ok(());
+        let mut marks: Vec<(ChannelKey, MessageId)> = self.index.watermarks().collect();
+        marks.sort_unstable();
+        let mark_bytes = log::encode_watermarks(&marks, &mut tail) as u64;
+        if let Err(e) = log.finish_rewrite_with(job.rewrite, written, &tail) {
+            self.errors += 1;
+            self.rewrite_not_before = unix_now() + REWRITE_RETRY_SECS;
+            return Err(e);
         }
-        if log.is_broken() || self.compaction_worthwhile() {
-            if let Err(e) = self.compact() {
-                self.errors += 1;
-                self.rewrite_not_before = now_unix + REWRITE_RETRY_SECS;
-                return Err(e);
-            }
+        for (mid, len) in job.shrunk {
+            self.index.set_record_len(&mid, len);
         }
+        self.mark_bytes = mark_bytes;
+        tracing::info!(
+            before = job.before,
+            after = log.len(),
+            messages = self.index.message_count(),
+            "message log compacted"
+        );
         Ok(())
     }
 
@@ -471,7 +509,7 @@ mod tests {
                 errors: 0
             }
         );
-        s.purge(NOW + 60).unwrap();
+        s.purge_and_compact(NOW + 60).unwrap();
         assert_eq!(s.stats().messages, 0);
         s.flush().unwrap();
         let big = Arc::new(Message::new(
@@ -735,9 +773,9 @@ mod tests {
         }
         let big = s.stats().log_bytes;
         // Nothing expired yet: the dead records are too few to compact.
-        s.purge(NOW + 1).unwrap();
+        s.purge_and_compact(NOW + 1).unwrap();
         assert_eq!(s.stats().log_bytes, big);
-        s.purge(NOW + 10).unwrap();
+        s.purge_and_compact(NOW + 10).unwrap();
         let small = s.stats().log_bytes;
         assert!(small * 3 < big, "{small} vs {big}");
         assert_eq!(s.stats().messages, 50);
@@ -780,7 +818,7 @@ mod tests {
         drop(s);
         let mut s = open(&dir, NOW + 20);
         s.set_compact_min_bytes(1024);
-        s.purge(NOW + 20).unwrap();
+        s.purge_and_compact(NOW + 20).unwrap();
         assert!(s.stats().log_bytes < big / 10);
         drop(s);
         let s = open(&dir, NOW + 20);
@@ -806,7 +844,7 @@ mod tests {
         assert_eq!(s.stats().messages, 1);
         assert_eq!(mids(&s.since(&[ch(1)], mid(0), NOW)), vec![before]);
         // The next purge repairs the log from memory, which lacks the refused message.
-        s.purge(NOW).unwrap();
+        s.purge_and_compact(NOW).unwrap();
         assert_eq!(s.stats().log_bytes, good_len);
         // The publisher retries: one copy, in memory and after a restart.
         let retry = put(&mut s, &[ch(1)], "refused", 3600);
@@ -817,6 +855,76 @@ mod tests {
             vec!["before", "refused"]
         );
         assert_eq!(mids(&s.since(&[ch(1)], mid(0), NOW)), vec![before, retry]);
+    }
+
+    /// Issue 10 finding 8: the rewrite's heavy part runs between begin and finish, with
+    /// the store free for appends (the hub releases its lock there); nothing appended
+    /// meanwhile is lost, and the order stays.
+    #[test]
+    fn appends_during_a_compaction_land_in_the_new_log() {
+        let dir = TempDir::new("mem-compact-concurrent");
+        let mut s = open(&dir, NOW);
+        s.set_compact_min_bytes(1024);
+        for _ in 0..50 {
+            put(&mut s, &[ch(1)], &"d".repeat(100), 10);
+        }
+        let kept = put(&mut s, &[ch(2)], "kept", 3600);
+        s.purge(NOW + 10).unwrap();
+        let mut job = s
+            .begin_compaction(NOW + 10)
+            .unwrap()
+            .expect("worth compacting");
+        assert!(
+            s.begin_compaction(NOW + 10).unwrap().is_none(),
+            "one at a time"
+        );
+        let during: Vec<MessageId> = (0..3)
+            .map(|i| put(&mut s, &[ch(2)], &format!("during{i}"), 3600))
+            .collect();
+        job.write().unwrap();
+        let after_write = put(&mut s, &[ch(2)], "after write", 3600);
+        s.finish_compaction(job, Ok(())).unwrap();
+        let last = put(&mut s, &[ch(2)], "last", 3600);
+        let mut want = vec![kept];
+        want.extend(&during);
+        want.extend([after_write, last]);
+        assert_eq!(mids(&s.since(&[ch(2)], mid(0), NOW + 10)), want);
+        let small = s.stats().log_bytes;
+        assert!(small < 2048, "{small}");
+        drop(s);
+        let s = open(&dir, NOW + 10);
+        assert_eq!(mids(&s.since(&[ch(1), ch(2)], mid(0), NOW + 10)), want);
+        assert_eq!(s.stats().log_bytes, small);
+        // A resume from before the expired ones still learns of them.
+        assert!(s.gap_after(&[ch(1)], mid(0)));
+    }
+
+    /// A failed write leaves the old log, which has everything, and backs off.
+    #[test]
+    fn a_failed_compaction_keeps_the_old_log() {
+        let dir = TempDir::new("mem-compact-fail");
+        let mut s = open(&dir, NOW);
+        s.set_compact_min_bytes(1024);
+        for _ in 0..50 {
+            put(&mut s, &[ch(1)], &"d".repeat(100), 10);
+        }
+        let kept = put(&mut s, &[ch(2)], "kept", 3600);
+        s.purge(NOW + 10).unwrap();
+        let job = s.begin_compaction(NOW + 10).unwrap().unwrap();
+        let during = put(&mut s, &[ch(2)], "during", 3600);
+        let big = s.stats().log_bytes;
+        let e = s.finish_compaction(job, Err(io::Error::other("disk gone")));
+        assert!(e.is_err());
+        assert_eq!(s.stats().errors, 1);
+        assert!(!dir.path().join(log::LOG_TMP_FILE).exists());
+        assert!(s.begin_compaction(NOW + 11).unwrap().is_none(), "backs off");
+        assert_eq!(s.stats().log_bytes, big);
+        drop(s);
+        let s = open(&dir, NOW + 10);
+        assert_eq!(
+            mids(&s.since(&[ch(2)], mid(0), NOW + 10)),
+            vec![kept, during]
+        );
     }
 
     #[test]

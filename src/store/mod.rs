@@ -6,7 +6,8 @@
 //! - [`index`]: the in-memory history (per-channel bounded queues of shared messages);
 //! - [`log`]: the append-only file format of `messages.log`;
 //! - [`log_recovery`]: reading past damage in it;
-//! - [`memory`]: [`MemoryStore`], the engine gluing the three together.
+//! - [`compaction`]: rewriting the log, the heavy part outside the hub lock;
+//! - [`memory`]: [`MemoryStore`], the engine gluing them together.
 //!
 //! The trait exists so that a Redis engine (several nodes) can take the same place.
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 
+pub mod compaction;
 pub mod ids;
 pub mod index;
 pub mod log;
@@ -103,9 +105,27 @@ pub trait Store: Send {
     fn gap_after(&self, channels: &[ChannelKey], after: MessageId) -> bool;
     /// The newest unexpired stored mid across `channels`.
     fn newest(&self, channels: &[ChannelKey], now_unix: u64) -> Option<MessageId>;
-    /// Drop expired messages (called every few seconds); compact the log when it holds
-    /// mostly dead records.
+    /// Drop expired messages (called every few seconds).
     fn purge(&mut self, now_unix: u64) -> std::io::Result<()>;
+    /// Start compacting the log when it holds mostly dead records (or a write broke it):
+    /// the returned job is written without the hub lock, then handed to
+    /// [`Store::finish_compaction`] under it. `None`: nothing to do now (no log, one is
+    /// already running, or backing off after a failure).
+    fn begin_compaction(
+        &mut self,
+        _now_unix: u64,
+    ) -> std::io::Result<Option<compaction::Compaction>> {
+        Ok(None)
+    }
+    /// Finish a compaction begun by [`Store::begin_compaction`]; `written` is what
+    /// [`compaction::Compaction::write`] returned.
+    fn finish_compaction(
+        &mut self,
+        _job: compaction::Compaction,
+        _written: std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Flush and fsync (graceful shutdown).
     fn flush(&mut self) -> std::io::Result<()>;
     fn stats(&self) -> StoreStats;
