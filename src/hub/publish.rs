@@ -111,10 +111,19 @@ impl Hub {
             }
         }
         let expiry = p.expiry.min(self.opts.max_ttl);
+        // A body to keep gets its own allocation of its own size: the bytes handed in
+        // are a slice of a bigger buffer (hyper's read buffer, a PHP batch frame of up
+        // to 4 MiB), which a held slice would pin whole, unseen by the history's byte
+        // accounting (64 MiB of 4 KiB bodies held 141 MiB). Copied before the lock.
+        let body = if expiry > 0 {
+            Bytes::copy_from_slice(&p.body)
+        } else {
+            p.body
+        };
         let mut st = self.state.lock();
         let now = now_ms();
         let mid = st.store.next_mid(now / 1000);
-        let msg = Arc::new(Message::new(mid, receivers, p.body, expiry, now, p.sender));
+        let msg = Arc::new(Message::new(mid, receivers, body, expiry, now, p.sender));
         if expiry > 0 {
             // History gets its own copy: the one delivered carries the encodings the
             // transports build, and is freed when the last subscriber has sent it.
