@@ -43,12 +43,23 @@ pub struct Compaction {
     pub(super) shrunk: Vec<(MessageId, u32)>,
     /// Log length when it began (for the log line).
     pub(super) before: u64,
+    /// How long the snapshot and the write took (for the log line: the first is time
+    /// under the hub lock, the second is not).
+    pub(super) snapshot: std::time::Duration,
+    pub(super) written_in: std::time::Duration,
 }
 
 impl Compaction {
     /// Write the snapshot to the temp file and fsync it. Touches nothing shared: call it
     /// without the hub lock.
     pub fn write(&mut self) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let r = self.write_snapshot();
+        self.written_in = started.elapsed();
+        r
+    }
+
+    fn write_snapshot(&mut self) -> io::Result<()> {
         let mut buf = Vec::with_capacity(64 << 10);
         let mut held = Vec::new();
         for m in std::mem::take(&mut self.messages) {

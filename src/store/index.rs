@@ -742,6 +742,65 @@ mod tests {
         assert!(ix.gap_after(&[a], mid(0)));
     }
 
+    fn client_msg(n: u64, to: &[ChannelKey], from: u8, len: usize) -> Arc<Message> {
+        Arc::new(Message::new(
+            mid(n),
+            to.to_vec(),
+            bytes::Bytes::from(vec![b'c'; len]),
+            3600,
+            NOW as u64 * 1000,
+            crate::message::Sender::Client(crate::protocol::ChannelId([from; 16])),
+        ))
+    }
+
+    #[test]
+    fn a_publisher_over_its_quota_loses_its_own_oldest_only() {
+        let per_msg = 1000 + MESSAGE_OVERHEAD + RECEIVER_OVERHEAD;
+        let mut ix = Index::new(Limits {
+            max_publisher_bytes: 3 * per_msg,
+            ..Limits::new(1000, 86400, u64::MAX)
+        });
+        let (victim, loud) = (pubch(1), pubch(2));
+        // Another publisher's message in the victim's channel, and a backend one.
+        ix.insert(client_msg(1, &[victim], 7, 1000), 0);
+        ix.insert(msg(mid(2), &[victim], "backend", 60, NOW), 0);
+        for n in 3..10 {
+            ix.insert(client_msg(n, &[loud, victim], 9, 1000), 0);
+        }
+        let id9 = crate::protocol::ChannelId([9; 16]);
+        assert_eq!(ix.publisher_bytes(&id9), 2 * (per_msg + RECEIVER_OVERHEAD));
+        assert_eq!(
+            mids(&ix.since(&[victim], mid(0), NOW as u64)),
+            vec![mid(1), mid(2), mid(8), mid(9)]
+        );
+        assert_eq!(ix.evicted_by_bytes(), 5);
+        // The loud channel lost its first messages: a resume from before them is a gap.
+        assert!(ix.gap_after(&[loud], mid(3)));
+    }
+
+    #[test]
+    fn a_channel_over_its_byte_cap_loses_its_oldest_and_tells() {
+        let mut ix = Index::new(Limits {
+            max_channel_bytes: 2500,
+            ..Limits::new(1000, 86400, u64::MAX)
+        });
+        let (a, b) = (ch(1), ch(2));
+        for n in 1..=4 {
+            ix.insert(client_msg(n, &[a, b], 5, 1000), 0);
+        }
+        // Two bodies of 1000 fit a channel (b, with the same cap, lets go of the same).
+        assert_eq!(
+            mids(&ix.since(&[a], mid(0), NOW as u64)),
+            vec![mid(3), mid(4)]
+        );
+        assert!(ix.gap_after(&[a], mid(1)));
+        assert!(!ix.gap_after(&[a], mid(2)));
+        assert_eq!(ix.message_count(), 2);
+        // One message alone over the cap is still kept (the newest always is).
+        ix.insert(client_msg(5, &[ch(3)], 5, 4000), 0);
+        assert_eq!(ix.channel_len(&ch(3)), 1);
+    }
+
     #[test]
     fn zero_cap_holds_nothing() {
         let mut ix = index(0);

@@ -213,16 +213,21 @@ impl MemoryStore {
         let Some(log) = self.log.as_ref() else {
             return Ok(None);
         };
+        let started = std::time::Instant::now();
         let rewrite = log.begin_rewrite()?;
         self.compacting = true;
         self.tail.clear();
-        Ok(Some(Compaction {
+        let mut job = Compaction {
             messages: self.index.messages().cloned().collect(),
             fronts: self.index.fronts().collect(),
             rewrite,
             shrunk: Vec::new(),
             before: log.len(),
-        }))
+            snapshot: Default::default(),
+            written_in: Default::default(),
+        };
+        job.snapshot = started.elapsed();
+        Ok(Some(job))
     }
 
     /// Override the size above which the log may be compacted (tests, tools).
@@ -291,6 +296,7 @@ impl Store for MemoryStore {
     }
 
     fn finish_compaction(&mut self, job: Compaction, written: io::Result<()>) -> io::Result<()> {
+        let started = std::time::Instant::now();
         self.compacting = false;
         let mut tail = std::mem::take(&mut self.tail);
         let Some(log) = self.log.as_mut() else {
@@ -312,6 +318,9 @@ impl Store for MemoryStore {
             before = job.before,
             after = log.len(),
             messages = self.index.message_count(),
+            snapshot_ms = job.snapshot.as_millis() as u64,
+            write_ms = job.written_in.as_millis() as u64,
+            finish_ms = started.elapsed().as_millis() as u64,
             "message log compacted"
         );
         Ok(())
