@@ -48,6 +48,27 @@ async fn replay(s: &TestServer, c: &Channel) -> Vec<String> {
     envelopes(&r.text()).iter().map(text_of).collect()
 }
 
+/// A server on `data` once the stopped one let go of it (its aborted tasks drop their
+/// handle on the store, and with it the data dir's lock, when the runtime next runs them).
+async fn restart(data: &std::path::Path) -> TestServer {
+    let mut c = test_config();
+    c.data_dir = Some(data.to_path_buf());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match bxpush::runtime::Server::start(c.clone()).await {
+            Ok(server) => return TestServer::from_server(server),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "data dir still locked: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("restart: {e}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_full_disk_refuses_the_publish_whole_and_recovery_stores_one_copy() {
     let disk = SmallDisk::mount("full-http", 1024);
@@ -84,7 +105,8 @@ async fn a_full_disk_refuses_the_publish_whole_and_recovery_stores_one_copy() {
     assert_eq!(replay(&s, &c).await, ["before", "refused"]);
 
     // The log holds exactly what was acknowledged.
+    drop(ws);
     s.stop().await;
-    let s = TestServer::with(|c| c.data_dir = Some(data.clone())).await;
+    let s = restart(&data).await;
     assert_eq!(replay(&s, &c).await, ["before", "refused"]);
 }

@@ -87,6 +87,14 @@ struct Publisher {
     mids: VecDeque<MessageId>,
 }
 
+/// An emptied channel's mark.
+#[derive(Debug, Clone, Copy)]
+struct Tomb {
+    mark: MessageId,
+    /// Which entry of the order (which holds when it may be forgotten) is this one's.
+    seq: u64,
+}
+
 /// Limits of an [`Index`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -123,11 +131,12 @@ pub struct Index {
     /// (expires_at, mid) of every held message: purge pops from the front. Entries leave
     /// with their message, so this is bounded by what is held.
     expiry: BTreeSet<(u64, MessageId)>,
-    /// Emptied channels' "dropped up to" marks, with when they may be forgotten.
-    tombstones: HashMap<ChannelKey, (MessageId, u64)>,
-    /// (forget at, key) in insertion order; an entry whose tombstone was replaced or
-    /// revived is skipped when it comes up.
-    tomb_order: VecDeque<(u64, ChannelKey)>,
+    /// Emptied channels' "dropped up to" marks.
+    tombstones: HashMap<ChannelKey, Tomb>,
+    /// (forget at, seq, key) in burial order; an entry whose tombstone was replaced or
+    /// revived (another seq) is skipped when it comes up.
+    tomb_order: VecDeque<(u64, u64, ChannelKey)>,
+    tomb_seq: u64,
     /// The largest mark of a forgotten tombstone: a resume from below it, on a channel
     /// the index knows nothing of, may have missed messages.
     forgotten_floor: Option<MessageId>,
@@ -148,6 +157,7 @@ impl Index {
             expiry: BTreeSet::new(),
             tombstones: HashMap::new(),
             tomb_order: VecDeque::new(),
+            tomb_seq: 0,
             forgotten_floor: None,
             body_bytes: 0,
             held_bytes: 0,
@@ -202,7 +212,7 @@ impl Index {
         let mut by_bytes = 0;
         // `Receivers` are distinct: each channel queue gets the message once.
         for key in msg.receivers.iter() {
-            let carried = self.tombstones.remove(key).map(|(mark, _)| mark);
+            let carried = self.tombstones.remove(key).map(|t| t.mark);
             let h = self.channels.entry(*key).or_default();
             if let Some(mark) = carried {
                 h.note_dropped(mark);
@@ -317,27 +327,36 @@ impl Index {
     /// Keep an emptied channel's mark until `forget_at`.
     fn bury(&mut self, key: ChannelKey, mark: MessageId, forget_at: u64) {
         let mark = match self.tombstones.get(&key) {
-            Some((old, _)) if *old > mark => *old,
+            Some(t) if t.mark > mark => t.mark,
             _ => mark,
         };
-        self.tombstones.insert(key, (mark, forget_at));
-        self.tomb_order.push_back((forget_at, key));
+        self.tomb_seq += 1;
+        let seq = self.tomb_seq;
+        self.tombstones.insert(key, Tomb { mark, seq });
+        self.tomb_order.push_back((forget_at, seq, key));
         while self.tombstones.len() > MAX_TOMBSTONES {
             self.forget_oldest_tombstone();
+        }
+        // A channel emptied, refilled and emptied again leaves an outdated entry behind
+        // each time: drop those before they outnumber the tombstones.
+        if self.tomb_order.len() > 2 * self.tombstones.len() + 1024 {
+            let current = &self.tombstones;
+            self.tomb_order
+                .retain(|(_, seq, k)| current.get(k).is_some_and(|t| t.seq == *seq));
         }
     }
 
     /// Forget the tombstone at the front of the order (if it is still the current one
     /// for its key), folding its mark into the floor. Returns false when none is left.
     fn forget_oldest_tombstone(&mut self) -> bool {
-        let Some((at, key)) = self.tomb_order.pop_front() else {
+        let Some((_, seq, key)) = self.tomb_order.pop_front() else {
             return false;
         };
-        if let Some(&(mark, forget_at)) = self.tombstones.get(&key) {
-            if forget_at == at {
+        if let Some(&t) = self.tombstones.get(&key) {
+            if t.seq == seq {
                 self.tombstones.remove(&key);
-                if self.forgotten_floor.is_none_or(|f| f < mark) {
-                    self.forgotten_floor = Some(mark);
+                if self.forgotten_floor.is_none_or(|f| f < t.mark) {
+                    self.forgotten_floor = Some(t.mark);
                 }
             }
         }
@@ -376,7 +395,7 @@ impl Index {
         while self
             .tomb_order
             .front()
-            .is_some_and(|(at, _)| *at <= now_unix)
+            .is_some_and(|(at, _, _)| *at <= now_unix)
         {
             self.forget_oldest_tombstone();
         }
@@ -436,7 +455,7 @@ impl Index {
                     && h.queue.front().is_some_and(|oldest| after < oldest.mid)
             }
             None => match self.tombstones.get(key) {
-                Some((mark, _)) => *mark > after,
+                Some(t) => t.mark > after,
                 None => self.forgotten_floor.is_some_and(|f| f > after),
             },
         })
@@ -508,7 +527,7 @@ impl Index {
         self.channels
             .iter()
             .filter_map(|(k, h)| h.dropped_upto.map(|d| (*k, d)))
-            .chain(self.tombstones.iter().map(|(k, (mark, _))| (*k, *mark)))
+            .chain(self.tombstones.iter().map(|(k, t)| (*k, t.mark)))
     }
 
     pub fn message_count(&self) -> usize {
@@ -799,6 +818,21 @@ mod tests {
         // One message alone over the cap is still kept (the newest always is).
         ix.insert(client_msg(5, &[ch(3)], 5, 4000), 0);
         assert_eq!(ix.channel_len(&ch(3)), 1);
+    }
+
+    #[test]
+    fn tombstones_and_their_order_stay_bounded() {
+        let mut ix = Index::new(Limits::new(1, 86400, u64::MAX));
+        let a = ch(1);
+        // One channel emptied and refilled many times: one tombstone, a bounded order.
+        for n in 1..5000u64 {
+            ix.insert(msg(mid(n), &[a], "x", 100, NOW), 0);
+            ix.remove_expired(NOW as u64 + 100);
+        }
+        assert_eq!(ix.tombstone_count(), 1);
+        assert!(ix.tomb_order.len() <= 1026, "{}", ix.tomb_order.len());
+        assert!(ix.gap_after(&[a], mid(4998)));
+        assert!(!ix.gap_after(&[a], mid(4999)));
     }
 
     #[test]

@@ -82,6 +82,16 @@ impl TestServer {
         }
     }
 
+    /// Wrap a server started by the test itself (its data dir is the test's).
+    pub fn from_server(server: Server) -> Self {
+        TestServer {
+            sub: server.sub_addr(),
+            publ: server.pub_addr(),
+            server: Some(server),
+            _dir: None,
+        }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown(Duration::from_secs(2)).await.unwrap();
