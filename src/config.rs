@@ -171,8 +171,23 @@ settings! {
         "BXPUSH_MAX_CHANNELS_PER_REQUEST";
     /// Messages kept per channel. Default 1000.
     max_history_per_channel: usize => usize = 1000, positive, "BXPUSH_MAX_HISTORY_PER_CHANNEL";
-    /// Body bytes kept in history in all; the oldest go first. Default 268435456 (256 MiB).
+    /// Bytes history holds in all (bodies plus ~200 bytes of bookkeeping per message and
+    /// 32 per receiver: what it costs in memory); the oldest go first. Default 268435456
+    /// (256 MiB).
     max_history_bytes: u64 => u64 = 256 * 1024 * 1024, positive, "BXPUSH_MAX_HISTORY_BYTES";
+    /// Body bytes one channel's history holds; its oldest go first. Default 16777216.
+    max_history_bytes_per_channel: u64 => u64 = 16 * 1024 * 1024, positive,
+        "BXPUSH_MAX_HISTORY_BYTES_PER_CHANNEL";
+    /// Bytes the messages of one client publisher (WebSocket, `/bitrix/rest/`) hold in
+    /// history; over it, its own oldest go first, never others'. Default 4194304.
+    max_history_bytes_per_publisher: u64 => u64 = 4 * 1024 * 1024, positive,
+        "BXPUSH_MAX_HISTORY_BYTES_PER_PUBLISHER";
+    /// Client publishes per second one publisher may make (bursts of ten seconds'
+    /// worth); more are refused (429 / close 1008) and counted. Default 10.
+    client_publish_rate: u32 => u32 = 10, positive, "BXPUSH_CLIENT_PUBLISH_RATE";
+    /// Client publishes per second into one channel, from all publishers together
+    /// (bursts of ten seconds' worth); more are refused and counted. Default 50.
+    channel_publish_rate: u32 => u32 = 50, positive, "BXPUSH_CHANNEL_PUBLISH_RATE";
     /// Messages queued for one connection before it is cut off. Default 1024.
     max_queue_per_connection: usize => usize = 1024, positive,
         "BXPUSH_MAX_QUEUE_PER_CONNECTION";

@@ -2,11 +2,11 @@
 //!
 //! Each wire form (text envelope, protobuf `OutgoingMessage`) is encoded at most once per
 //! message and the bytes are shared by every subscriber: fan-out never serialises per
-//! connection. The envelope's cosmetic `tag`/`time` are fixed at publish time for that.
+//! connection. History holds [`Message::detached`] copies, which never keep an encoding. The envelope's cosmetic `tag`/`time` are fixed at publish time for that.
 
 use std::collections::HashSet;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -27,8 +27,10 @@ pub enum Sender {
 /// (the hub's fan-out, the history index, the log writer) may rely on the ids being
 /// distinct. Lists of a few ids (HTTP publishes) are checked by scanning; long ones
 /// (a PHP message merged for thousands of users) through a set, so the cost stays linear.
+///
+/// Shared (`Arc`): a message's [`Message::detached`] copies point to the same list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Receivers(Vec<ChannelKey>);
+pub struct Receivers(Arc<[ChannelKey]>);
 
 /// Up to this many ids, scanning the kept prefix is cheaper than hashing.
 const SCAN_UP_TO: usize = 16;
@@ -49,11 +51,11 @@ impl Receivers {
             let mut seen = HashSet::with_capacity(keys.len());
             keys.retain(|k| seen.insert(*k));
         }
-        Receivers(keys)
+        Receivers(keys.into())
     }
 
     pub fn into_vec(self) -> Vec<ChannelKey> {
-        self.0
+        self.0.to_vec()
     }
 }
 
@@ -119,6 +121,28 @@ impl Message {
             text: OnceLock::new(),
             proto: OnceLock::new(),
         }
+    }
+
+    /// The same message without its wire encodings (fields and body shared, nothing
+    /// copied but the struct). History keeps these: an encoding is built for a delivery
+    /// and freed with it, so a held message costs its body, not three copies of it.
+    pub fn detached(&self) -> Message {
+        Message {
+            mid: self.mid,
+            receivers: self.receivers.clone(),
+            body: self.body.clone(),
+            expiry: self.expiry,
+            created: self.created,
+            published_ms: self.published_ms,
+            sender: self.sender,
+            text: OnceLock::new(),
+            proto: OnceLock::new(),
+        }
+    }
+
+    /// Whether a wire encoding was built (and is held) in this copy.
+    pub fn is_encoded(&self) -> bool {
+        self.text.get().is_some() || self.proto.get().is_some()
     }
 
     /// Unix seconds after which the message is no longer replayed.

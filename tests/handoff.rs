@@ -22,7 +22,7 @@ use bxpush::runtime::Background;
 use bxpush::users;
 use bytes::Bytes;
 use common::{
-    enc, envelopes, php_body, signer, test_config, ws_connect, Channel, TempDir, Ws, KEY,
+    enc, envelopes, php_body, signer, test_config, ws_connect, Channel, SmallDisk, TempDir, Ws, KEY,
 };
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -970,5 +970,64 @@ fn two_workers_interleave_without_loss_or_reordering() {
         let mine: Vec<_> = got.iter().filter(|t| t.starts_with(p)).cloned().collect();
         assert_eq!(mine, texts(p, 0..200), "worker {p} out of order");
     }
+    bg.stop(Duration::from_millis(200)).unwrap();
+}
+
+fn server_stats(bg: &Background) -> serde_json::Value {
+    match bg.query(Query::ServerStats) {
+        Reply::ServerStats(json) => {
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            v["bxpush"].clone()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 10 finding 3 on the hand-off: with the owner's disk full, items are refused
+/// (not stored, not delivered, the origin's mark not advanced) and the worker retries;
+/// once the disk has room the retry applies each exactly once, in memory and in the log.
+#[test]
+fn a_full_disk_refuses_items_and_the_retry_applies_them_once() {
+    let dir = TempDir::new("ho-full");
+    let disk = SmallDisk::mount("ho-full-disk", 1024);
+    let target = unix(&dir, "php.sock");
+    let bg = start_owner(&disk.data(), target.clone());
+    let c = Channel::random();
+    let key = ChannelKey::private(c.private);
+    let mut sub = Sub::channel(&bg, &c);
+    // Bodies over a page: each write to the full tmpfs needs a new one.
+    let pad = "x".repeat(8000);
+    let f = Forwarder::new(fwd_config(target.clone(), &dir.0.join("spool")));
+    f.submit(publish(key, &format!("a{pad}"))).unwrap();
+    assert!(f.flush(Duration::from_secs(5)).complete());
+    let trim = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|t| t.trim_end_matches('x').to_string())
+            .collect()
+    };
+    assert_eq!(trim(sub.texts(1, 5)), ["a"]);
+    assert_eq!(server_stats(&bg)["storedMessages"], 1);
+
+    disk.fill();
+    f.submit(publish(key, &format!("b{pad}"))).unwrap();
+    f.submit(publish(key, &format!("c{pad}"))).unwrap();
+    // Refused, and retried by the worker: at least twice.
+    wait_until(20, || {
+        server_stats(&bg)["refusedNotStored"].as_u64().unwrap() >= 2
+    });
+    assert_eq!(server_stats(&bg)["storedMessages"], 1);
+    assert_eq!(ingress_stats(&bg)["applied"], 1);
+
+    disk.free();
+    let r = f.flush(Duration::from_secs(10));
+    assert!(r.complete(), "{r:?}");
+    assert_eq!(trim(sub.texts(2, 5)), ["b", "c"]);
+    sub.nothing_before_sentinel(&bg, "each retried item once");
+    assert_eq!(server_stats(&bg)["storedMessages"], 4);
+    f.shutdown(Duration::from_secs(1));
+    bg.stop(Duration::from_millis(200)).unwrap();
+
+    let bg = start_owner(&disk.data(), target);
+    assert_eq!(server_stats(&bg)["storedMessages"], 4);
     bg.stop(Duration::from_millis(200)).unwrap();
 }

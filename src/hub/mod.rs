@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod publish;
+pub mod quota;
 pub mod stats;
 pub mod subscriber;
 pub mod watch;
@@ -43,6 +44,9 @@ pub struct HubOptions {
     pub max_conn_per_channel: usize,
     /// Messages queued for one connection before it is cut off as a slow reader.
     pub max_queue: usize,
+    /// Client publishes a second per publisher and per channel ([`quota`]).
+    pub client_publish_rate: u32,
+    pub channel_publish_rate: u32,
 }
 
 impl Default for HubOptions {
@@ -52,6 +56,8 @@ impl Default for HubOptions {
             online_ttl: 130,
             max_conn_per_channel: 100,
             max_queue: 1024,
+            client_publish_rate: 10,
+            channel_publish_rate: 50,
         }
     }
 }
@@ -70,6 +76,9 @@ struct State {
     channels: HashMap<ChannelKey, ChannelEntry>,
     /// Redis mode only (see [`cluster`]).
     cluster: cluster::ClusterState,
+    /// History writes refused in a row: the first is logged, the rest counted, and
+    /// the first success after them says how many there were.
+    failed_writes: u64,
 }
 
 /// What a new subscription starts with.
@@ -92,6 +101,8 @@ pub struct Hub {
     pub watches: Watches,
     /// The Redis engine, when several nodes share one Redis ([`cluster`]).
     cluster: OnceLock<Arc<dyn ClusterEngine>>,
+    /// Rate quotas of client publishes.
+    pub quotas: quota::PublishQuotas,
 }
 
 pub fn now_unix() -> u64 {
@@ -115,7 +126,9 @@ impl Hub {
                 store,
                 channels: HashMap::new(),
                 cluster: Default::default(),
+                failed_writes: 0,
             }),
+            quotas: quota::PublishQuotas::new(opts.client_publish_rate, opts.channel_publish_rate),
             opts,
             next_sub_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -219,6 +232,13 @@ impl Hub {
         here || self.cluster.get().is_some_and(|c| c.online_elsewhere(key))
     }
 
+    /// Would a resume from `after` on `channels` miss messages that are no longer kept?
+    /// (What [`Subscription::gap`] says, asked before subscribing: the WebSocket
+    /// handshake's header.)
+    pub fn history_gap(&self, channels: &[ChannelKey], after: MessageId) -> bool {
+        self.state.lock().store.gap_after(channels, after)
+    }
+
     /// The newest stored message id on any of `channels` (long-poll 304 header).
     pub fn newest(&self, channels: &[ChannelKey]) -> Option<MessageId> {
         if let Some(engine) = self.cluster.get() {
@@ -246,15 +266,29 @@ impl Hub {
     }
 
     /// Periodic upkeep: expire history and tag watches, forget channels idle past the
-    /// online TTL.
+    /// online TTL, compact the history log when it is mostly dead. Blocking file I/O:
+    /// run it off the async workers.
     pub fn maintain(&self) -> io::Result<()> {
         let now = now_unix();
         self.watches.purge(now);
-        let mut st = self.state.lock();
-        let ttl = self.opts.online_ttl;
-        st.channels
-            .retain(|_, e| !e.subs.is_empty() || now.saturating_sub(e.last_seen) < ttl);
-        st.store.purge(now)
+        self.quotas.forget_idle();
+        let job = {
+            let mut st = self.state.lock();
+            let ttl = self.opts.online_ttl;
+            st.channels
+                .retain(|_, e| !e.subs.is_empty() || now.saturating_sub(e.last_seen) < ttl);
+            st.store.purge(now)?;
+            st.store.begin_compaction(now)?
+        };
+        // The log's rewrite is written without the lock: publishing goes on meanwhile
+        // (see store::compaction); only its snapshot and its finish take the lock.
+        let Some(mut job) = job else {
+            return Ok(());
+        };
+        // Finished whatever happens, or the store would keep collecting its tail.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.write()))
+            .unwrap_or_else(|_| Err(io::Error::other("log compaction panicked")));
+        self.state.lock().store.finish_compaction(job, written)
     }
 
     /// Close every subscriber (they flush what is queued, then close with 1001) and

@@ -12,6 +12,10 @@ pub struct Counters {
     pub pollings: AtomicI64,
     pub sse: AtomicI64,
     pub published: AtomicU64,
+    /// Client publishes refused by a rate quota (429 / close 1008).
+    pub refused_quota: AtomicU64,
+    /// Publishes refused because the history write failed (503 / close 1011 / retry).
+    pub refused_not_stored: AtomicU64,
     pub slow_readers_cut: AtomicU64,
     pub kicked_too_many: AtomicU64,
     pub bad_requests: AtomicU64,

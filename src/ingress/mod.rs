@@ -69,7 +69,10 @@ enum ApplyError {
 impl From<PublishError> for ApplyError {
     fn from(e: PublishError) -> Self {
         match e {
-            PublishError::NoReceivers => ApplyError::Rejected(e.to_string()),
+            // (Quotas limit client publishes only; the hand-off publishes as BACKEND.)
+            PublishError::NoReceivers | PublishError::Quota => ApplyError::Rejected(e.to_string()),
+            // Nothing of the item was stored or delivered, and the origin's mark stays
+            // before it: the worker's retry applies it exactly once.
             PublishError::History(e) => ApplyError::Failed(e),
         }
     }

@@ -2,7 +2,12 @@
 //! (spec §2.0): WebSocket close code + reason, or HTTP status + `text/plain` body.
 //!
 //! Only the personal-mode codes are modelled; the cloud-mode ones of push-server 0.4.0
-//! (4022…4036) are never produced by a local drop-in server.
+//! (4022…4036) are never produced by a local drop-in server. Two answers are ours, for
+//! what the Node server never tells a publisher (it answers 200 before it stores, and
+//! drops what fails to store): [`ErrorCode::NotStored`] and [`ErrorCode::QuotaExceeded`].
+//! Their codes are HTTP statuses, which the Node mapping (spec §2.0: a code below 1000
+//! *is* the HTTP status) carries through unchanged; over WebSocket, where a close code
+//! must be ≥ 1000, they close with the RFC 6455 codes 1011 and 1008.
 
 use std::fmt;
 
@@ -36,11 +41,19 @@ pub enum ErrorCode {
     InvalidChannelSignature,
     /// 4029: `maxConnPerChannel` exceeded; the oldest connection is closed.
     TooManyConnections,
+    /// 503 (ours): the message could not be written to the history (full disk,
+    /// unwritable data dir) and was neither stored nor delivered: a retry may succeed.
+    /// A server-side condition, so a 5xx: PHP reports the send as failed, and nothing
+    /// tells the publisher "accepted" for a message that is gone.
+    NotStored,
+    /// 429 (ours): a client publish over the per-publisher or per-channel rate or
+    /// history quota (`client_publish_*`, `channel_publish_*` settings): refused, counted.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and tables.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::WrongChannelId,
         ErrorCode::CouldntGetLastMessages,
         ErrorCode::PublicChannelIdRequired,
@@ -54,6 +67,8 @@ impl ErrorCode {
         ErrorCode::PrivateChannelNotAllowed,
         ErrorCode::InvalidChannelSignature,
         ErrorCode::TooManyConnections,
+        ErrorCode::NotStored,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The numeric code, also used as the WebSocket close code.
@@ -72,6 +87,8 @@ impl ErrorCode {
             ErrorCode::PrivateChannelNotAllowed => 4020,
             ErrorCode::InvalidChannelSignature => 4021,
             ErrorCode::TooManyConnections => 4029,
+            ErrorCode::NotStored => 503,
+            ErrorCode::QuotaExceeded => 429,
         }
     }
 
@@ -91,6 +108,12 @@ impl ErrorCode {
             ErrorCode::PrivateChannelNotAllowed => "Private channel is not allowed.",
             ErrorCode::InvalidChannelSignature => "Channel has an invalid signature.",
             ErrorCode::TooManyConnections => "Too many connections",
+            ErrorCode::NotStored => {
+                "Message not stored: history write failed (disk full or data dir not writable); retry later."
+            }
+            ErrorCode::QuotaExceeded => {
+                "Publish quota exceeded (messages per second or history bytes); slow down."
+            }
         }
     }
 
@@ -99,12 +122,27 @@ impl ErrorCode {
         format!("{}: {}", self.code(), self.text())
     }
 
-    /// HTTP status for the code (spec §2.0): 4029 → 429, every other 40xx → 400.
+    /// HTTP status for the code (spec §2.0): a code below 1000 is the status itself,
+    /// 4029 → 429, every other 40xx → 400.
     pub fn http_status(self) -> u16 {
-        match self {
-            ErrorCode::TooManyConnections => 429,
+        match self.code() {
+            c if c < 1000 => c,
+            4029 => 429,
             _ => 400,
         }
+    }
+
+    /// The WebSocket close code and reason. A close code must be ≥ 1000, so our
+    /// HTTP-status codes become RFC 6455's: 1011 (the server could not do it) for
+    /// [`ErrorCode::NotStored`], 1008 (policy) for [`ErrorCode::QuotaExceeded`]; the
+    /// reason names the close code too.
+    pub fn ws_close(self) -> (u16, String) {
+        let code = match self {
+            ErrorCode::NotStored => 1011,
+            ErrorCode::QuotaExceeded => 1008,
+            other => other.code(),
+        };
+        (code, format!("{code}: {}", self.text()))
     }
 
     /// The error with this numeric code, if it is one we model.
@@ -213,13 +251,28 @@ mod tests {
     #[test]
     fn http_status_is_429_for_4029_else_400() {
         for e in ErrorCode::ALL {
-            let want = if e == ErrorCode::TooManyConnections {
-                429
-            } else {
-                400
+            let want = match e {
+                ErrorCode::TooManyConnections | ErrorCode::QuotaExceeded => 429,
+                ErrorCode::NotStored => 503,
+                _ => 400,
             };
             assert_eq!(e.http_status(), want, "{e}");
         }
+    }
+
+    #[test]
+    fn our_codes_close_a_websocket_with_rfc_6455_codes() {
+        assert_eq!(ErrorCode::NotStored.ws_close().0, 1011);
+        assert!(ErrorCode::NotStored
+            .ws_close()
+            .1
+            .starts_with("1011: Message not stored"));
+        assert_eq!(ErrorCode::QuotaExceeded.ws_close().0, 1008);
+        assert_eq!(
+            ErrorCode::WrongRequestData.ws_close(),
+            (4013, "4013: Wrong Request Data.".to_string())
+        );
+        assert_eq!(ErrorCode::from_code(503), Some(ErrorCode::NotStored));
     }
 
     #[test]
@@ -227,6 +280,7 @@ mod tests {
         // A close frame's reason is at most 123 bytes.
         for e in ErrorCode::ALL {
             assert!(e.reason().len() <= 123, "{e}");
+            assert!(e.ws_close().1.len() <= 123, "{e}");
         }
     }
 

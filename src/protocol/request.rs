@@ -74,7 +74,11 @@ impl Command {
 ///
 /// Errors, in the order they are checked:
 /// * not a protobuf `RequestBatch`, no request, or a request without a (known) command →
-///   `4013 Wrong Request Data` (Node: `request === null || typeof command !== "string"`);
+///   `4013 Wrong Request Data` (Node: `request === null || typeof command !== "string"`).
+///   An *unknown* command (a field of `Request` outside the `oneof`) is 4013 too, not
+///   the 4015 spec §2.5 names: protobufjs leaves `command` undefined for it as prost
+///   leaves it `None`, so the Node server answers 4013 (DESIGN.md, "Deliberate
+///   differences");
 /// * untrusted and not `incomingMessages`/`channelStats` → `4014`;
 /// * trusted `registration` (cloud mode, not served) → `4015`;
 /// * `incomingMessages`: 0 or more than the limit → `4016`; then per message, per
@@ -383,7 +387,8 @@ mod tests {
         for trust in [Trust::Trusted, Trust::Untrusted] {
             assert_eq!(parse(&no_command, trust), Err(ErrorCode::WrongRequestData));
         }
-        // an unknown oneof member (field 9 of Request) is skipped → no command
+        // an unknown oneof member (field 9 of Request) is skipped → no command → 4013,
+        // what the Node server answers (not 4015: see parse_request_batch)
         assert_eq!(
             parse(&[0x0a, 0x02, 0x4a, 0x00], Trust::Trusted),
             Err(ErrorCode::WrongRequestData)

@@ -46,6 +46,8 @@ impl Server {
             max_per_channel: config.max_history_per_channel,
             max_ttl: config.message_ttl,
             max_bytes: config.max_history_bytes,
+            max_channel_bytes: config.max_history_bytes_per_channel,
+            max_publisher_bytes: config.max_history_bytes_per_publisher,
             fsync: config.fsync,
         })
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open the history store: {e}")))?;
@@ -56,6 +58,8 @@ impl Server {
                 online_ttl: config.online_ttl,
                 max_conn_per_channel: config.max_conn_per_channel,
                 max_queue: config.max_queue_per_connection,
+                client_publish_rate: config.client_publish_rate,
+                channel_publish_rate: config.channel_publish_rate,
             },
         ));
         let (stop, stop_rx) = watch::channel(false);

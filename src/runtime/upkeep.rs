@@ -57,8 +57,12 @@ pub(super) async fn upkeep(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = hub.maintain() {
-                    tracing::error!(error = %e, "history upkeep failed");
+                // A compaction writes the whole history: not on an async worker.
+                let h = hub.clone();
+                match tokio::task::spawn_blocking(move || h.maintain()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "history upkeep failed"),
+                    Err(e) => tracing::error!(error = %e, "history upkeep task failed"),
                 }
                 ticks += 1;
                 if ticks.is_multiple_of(TRIM_EVERY_TICKS) {

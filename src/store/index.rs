@@ -2,8 +2,21 @@
 //!
 //! A message addressed to many channels is one `Arc<Message>` pointed to from each of
 //! their queues: the body is never copied. A queue holds at most `max_per_channel`
-//! messages (oldest evicted); each message lives until its TTL (min(expiry, max_ttl))
-//! runs out. No I/O here: [`super::MemoryStore`] persists what it inserts.
+//! messages and `max_channel_bytes` of bodies (oldest evicted); each message lives until
+//! its TTL (min(expiry, max_ttl)) runs out; all of history holds at most `max_bytes`
+//! (oldest evicted). Messages a client published count against its publisher's
+//! `max_publisher_bytes` too, and over it that publisher's own oldest go first: one
+//! client cannot push everyone else's history out. No I/O here: [`super::MemoryStore`]
+//! persists what it inserts.
+//!
+//! The entries held here never carry a wire encoding: [`Index::since`] hands out
+//! [`Message::detached`] copies (the body shared), so what the transports encode for a
+//! replay is freed with the replay, and the bytes counted are the bytes held.
+//!
+//! Gaps: a channel remembers the newest id it lost (by cap, bytes or TTL). When it loses
+//! everything its entry goes, but the mark stays as a tombstone (bounded, forgotten after
+//! the TTL, and then folded into one floor), so a client resuming from before it is
+//! still told that it missed messages.
 //!
 //! Costs (n = messages in a channel, at most `max_per_channel`; M = messages held):
 //! insert O(receivers · log M) plus O(n) per receiver only if a message arrives out of
@@ -13,10 +26,21 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::message::Message;
-use crate::protocol::{ChannelKey, MessageId};
+use crate::message::{Message, Sender};
+use crate::protocol::{ChannelId, ChannelKey, MessageId};
 
 use super::expires_at;
+
+/// At most this many emptied channels keep their "dropped up to" mark (~60 bytes each);
+/// the oldest beyond it are folded into the floor.
+pub const MAX_TOMBSTONES: usize = 100_000;
+
+/// What one held message costs besides its body: the `Message` itself, its entry in
+/// the index and the expiry set, and a queue slot per receiver (measured with the
+/// history benchmark, see DESIGN.md "Bounded history").
+pub const MESSAGE_OVERHEAD: u64 = 200;
+/// Per receiver: the key in the message and the queue slot.
+pub const RECEIVER_OVERHEAD: u64 = 32;
 
 /// One held message (present in at least one channel's queue).
 #[derive(Debug)]
@@ -29,12 +53,19 @@ struct Held {
     expires_at: u64,
 }
 
+/// Bytes a message is charged: its body and its bookkeeping.
+fn cost(msg: &Message) -> u64 {
+    msg.body.len() as u64 + MESSAGE_OVERHEAD + RECEIVER_OVERHEAD * msg.receivers.len() as u64
+}
+
 /// One channel's history. Exists only while it holds at least one message, so that the
 /// number of entries is bounded by what is held.
 #[derive(Debug, Default)]
 struct History {
     /// Sorted by mid, oldest first.
     queue: VecDeque<Arc<Message>>,
+    /// Body bytes of the queue.
+    bytes: u64,
     /// The largest mid removed from this channel by the cap or by expiry: a client that
     /// resumes from below it may have missed messages.
     dropped_upto: Option<MessageId>,
@@ -48,32 +79,90 @@ impl History {
     }
 }
 
-/// Messages by channel, with eviction by count and by age.
-#[derive(Debug)]
-pub struct Index {
-    max_per_channel: usize,
-    max_ttl: u32,
-    max_bytes: u64,
-    messages: BTreeMap<MessageId, Held>,
-    channels: HashMap<ChannelKey, History>,
-    /// (expires_at, mid) of every held message: purge pops from the front. Entries leave
-    /// with their message, so this is bounded by what is held.
-    expiry: BTreeSet<(u64, MessageId)>,
-    body_bytes: u64,
-    record_bytes: u64,
+/// What one client publisher holds in history.
+#[derive(Debug, Default)]
+struct Publisher {
+    bytes: u64,
+    /// Its held messages, oldest first.
+    mids: VecDeque<MessageId>,
 }
 
-impl Index {
+/// An emptied channel's mark.
+#[derive(Debug, Clone, Copy)]
+struct Tomb {
+    mark: MessageId,
+    /// Which entry of the order (which holds when it may be forgotten) is this one's.
+    seq: u64,
+}
+
+/// Limits of an [`Index`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_per_channel: usize,
+    pub max_ttl: u32,
+    /// Bytes (bodies + bookkeeping) of all history.
+    pub max_bytes: u64,
+    /// Body bytes one channel holds.
+    pub max_channel_bytes: u64,
+    /// Bytes held of the messages one client published.
+    pub max_publisher_bytes: u64,
+}
+
+impl Limits {
+    /// Only the count, the TTL and the total (tests, tools).
     pub fn new(max_per_channel: usize, max_ttl: u32, max_bytes: u64) -> Self {
-        Self {
+        Limits {
             max_per_channel,
             max_ttl,
             max_bytes,
+            max_channel_bytes: u64::MAX,
+            max_publisher_bytes: u64::MAX,
+        }
+    }
+}
+
+/// Messages by channel, with eviction by count, bytes and age.
+#[derive(Debug)]
+pub struct Index {
+    limits: Limits,
+    messages: BTreeMap<MessageId, Held>,
+    channels: HashMap<ChannelKey, History>,
+    publishers: HashMap<ChannelId, Publisher>,
+    /// (expires_at, mid) of every held message: purge pops from the front. Entries leave
+    /// with their message, so this is bounded by what is held.
+    expiry: BTreeSet<(u64, MessageId)>,
+    /// Emptied channels' "dropped up to" marks.
+    tombstones: HashMap<ChannelKey, Tomb>,
+    /// (forget at, seq, key) in burial order; an entry whose tombstone was replaced or
+    /// revived (another seq) is skipped when it comes up.
+    tomb_order: VecDeque<(u64, u64, ChannelKey)>,
+    tomb_seq: u64,
+    /// The largest mark of a forgotten tombstone: a resume from below it, on a channel
+    /// the index knows nothing of, may have missed messages.
+    forgotten_floor: Option<MessageId>,
+    body_bytes: u64,
+    held_bytes: u64,
+    record_bytes: u64,
+    /// Messages evicted by the byte limits (total, channel, publisher), not by count or TTL.
+    evicted_by_bytes: u64,
+}
+
+impl Index {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
             messages: BTreeMap::new(),
             channels: HashMap::new(),
+            publishers: HashMap::new(),
             expiry: BTreeSet::new(),
+            tombstones: HashMap::new(),
+            tomb_order: VecDeque::new(),
+            tomb_seq: 0,
+            forgotten_floor: None,
             body_bytes: 0,
+            held_bytes: 0,
             record_bytes: 0,
+            evicted_by_bytes: 0,
         }
     }
 
@@ -82,15 +171,22 @@ impl Index {
     }
 
     /// Add `msg` to the history of each of its (distinct) receivers, evicting the oldest
-    /// message of a channel that goes over the cap. `record_len` is what its record takes
-    /// in the log. Returns false (and changes nothing) for an id already held or a
-    /// message without receivers.
+    /// message of a channel that goes over its count or byte cap, then the publisher's
+    /// oldest over its quota, then the oldest of all over the total. `record_len` is what
+    /// its record takes in the log. Returns false (and changes nothing) for an id already
+    /// held or a message without receivers.
     pub fn insert(&mut self, msg: Arc<Message>, record_len: u32) -> bool {
         if msg.receivers.is_empty() || self.messages.contains_key(&msg.mid) {
             return false;
         }
+        // Never an encoded copy: see the module doc.
+        let msg = if msg.is_encoded() {
+            Arc::new(msg.detached())
+        } else {
+            msg
+        };
         let mid = msg.mid;
-        let exp = expires_at(&msg, self.max_ttl);
+        let exp = expires_at(&msg, self.limits.max_ttl);
         self.messages.insert(
             mid,
             Held {
@@ -102,12 +198,25 @@ impl Index {
         );
         self.expiry.insert((exp, mid));
         self.body_bytes += msg.body.len() as u64;
+        self.held_bytes += cost(&msg);
         self.record_bytes += record_len as u64;
+        let body = msg.body.len() as u64;
+        if let Sender::Client(id) = msg.sender {
+            let p = self.publishers.entry(id).or_default();
+            p.bytes += cost(&msg);
+            let at = p.mids.partition_point(|m| *m < mid);
+            p.mids.insert(at, mid);
+        }
 
         let mut evicted: Vec<MessageId> = Vec::new();
+        let mut by_bytes = 0;
         // `Receivers` are distinct: each channel queue gets the message once.
         for key in msg.receivers.iter() {
+            let carried = self.tombstones.remove(key).map(|t| t.mark);
             let h = self.channels.entry(*key).or_default();
+            if let Some(mark) = carried {
+                h.note_dropped(mark);
+            }
             match h.queue.back() {
                 Some(last) if last.mid > mid => {
                     // Out of order (ids allocated in one order, appended in another).
@@ -116,14 +225,22 @@ impl Index {
                 }
                 _ => h.queue.push_back(msg.clone()),
             }
+            h.bytes += body;
             if let Some(held) = self.messages.get_mut(&mid) {
                 held.holders += 1;
             }
-            while h.queue.len() > self.max_per_channel {
-                if let Some(old) = h.queue.pop_front() {
-                    h.note_dropped(old.mid);
-                    evicted.push(old.mid);
-                }
+            // The new message itself stays even when it alone is over the byte cap.
+            while h.queue.len() > self.limits.max_per_channel
+                || (h.bytes > self.limits.max_channel_bytes && h.queue.len() > 1)
+            {
+                let over_count = h.queue.len() > self.limits.max_per_channel;
+                let Some(old) = h.queue.pop_front() else {
+                    break;
+                };
+                h.bytes -= old.body.len() as u64;
+                h.note_dropped(old.mid);
+                evicted.push(old.mid);
+                by_bytes += u64::from(!over_count);
             }
             if h.queue.is_empty() {
                 // Only with max_per_channel == 0; keep the invariant "entries hold something".
@@ -133,14 +250,52 @@ impl Index {
         for old in evicted {
             self.release(old);
         }
+        // The publisher's quota: its own oldest go (never the one just inserted).
+        if let Sender::Client(id) = msg.sender {
+            while let Some(p) = self.publishers.get(&id) {
+                if p.bytes <= self.limits.max_publisher_bytes {
+                    break;
+                }
+                match p.mids.front().copied() {
+                    Some(oldest) if oldest != mid => {
+                        self.drop_everywhere(oldest);
+                        by_bytes += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
         // The global cap: drop the oldest messages (never the one just inserted).
-        while self.body_bytes > self.max_bytes {
+        while self.held_bytes > self.limits.max_bytes {
             match self.messages.keys().next().copied() {
-                Some(oldest) if oldest != mid => self.drop_everywhere(oldest),
+                Some(oldest) if oldest != mid => {
+                    self.drop_everywhere(oldest);
+                    by_bytes += 1;
+                }
                 _ => break,
             }
         }
+        self.evicted_by_bytes += by_bytes;
         true
+    }
+
+    /// Take `held` out of the totals and of its publisher's list.
+    fn account_removed(&mut self, mid: MessageId, held: &Held) {
+        self.expiry.remove(&(held.expires_at, mid));
+        self.body_bytes -= held.msg.body.len() as u64;
+        self.held_bytes -= cost(&held.msg);
+        self.record_bytes -= held.record_len as u64;
+        if let Sender::Client(id) = held.msg.sender {
+            if let Some(p) = self.publishers.get_mut(&id) {
+                p.bytes -= cost(&held.msg);
+                if let Ok(at) = p.mids.binary_search(&mid) {
+                    p.mids.remove(at);
+                }
+                if p.mids.is_empty() {
+                    self.publishers.remove(&id);
+                }
+            }
+        }
     }
 
     /// Remove `mid` from every channel that holds it and from the index.
@@ -148,21 +303,64 @@ impl Index {
         let Some(held) = self.messages.remove(&mid) else {
             return;
         };
-        self.expiry.remove(&(held.expires_at, mid));
-        self.body_bytes -= held.msg.body.len() as u64;
-        self.record_bytes -= held.record_len as u64;
+        self.account_removed(mid, &held);
+        let forget_at = held.msg.created as u64 + self.limits.max_ttl as u64;
         for key in &held.msg.receivers {
             let Some(h) = self.channels.get_mut(key) else {
                 continue;
             };
             if let Ok(at) = h.queue.binary_search_by(|m| m.mid.cmp(&mid)) {
                 h.queue.remove(at);
+                h.bytes -= held.msg.body.len() as u64;
                 h.note_dropped(mid);
             }
             if h.queue.is_empty() {
+                let mark = h.dropped_upto;
                 self.channels.remove(key);
+                if let Some(mark) = mark {
+                    self.bury(*key, mark, forget_at);
+                }
             }
         }
+    }
+
+    /// Keep an emptied channel's mark until `forget_at`.
+    fn bury(&mut self, key: ChannelKey, mark: MessageId, forget_at: u64) {
+        let mark = match self.tombstones.get(&key) {
+            Some(t) if t.mark > mark => t.mark,
+            _ => mark,
+        };
+        self.tomb_seq += 1;
+        let seq = self.tomb_seq;
+        self.tombstones.insert(key, Tomb { mark, seq });
+        self.tomb_order.push_back((forget_at, seq, key));
+        while self.tombstones.len() > MAX_TOMBSTONES {
+            self.forget_oldest_tombstone();
+        }
+        // A channel emptied, refilled and emptied again leaves an outdated entry behind
+        // each time: drop those before they outnumber the tombstones.
+        if self.tomb_order.len() > 2 * self.tombstones.len() + 1024 {
+            let current = &self.tombstones;
+            self.tomb_order
+                .retain(|(_, seq, k)| current.get(k).is_some_and(|t| t.seq == *seq));
+        }
+    }
+
+    /// Forget the tombstone at the front of the order (if it is still the current one
+    /// for its key), folding its mark into the floor. Returns false when none is left.
+    fn forget_oldest_tombstone(&mut self) -> bool {
+        let Some((_, seq, key)) = self.tomb_order.pop_front() else {
+            return false;
+        };
+        if let Some(&t) = self.tombstones.get(&key) {
+            if t.seq == seq {
+                self.tombstones.remove(&key);
+                if self.forgotten_floor.is_none_or(|f| f < t.mark) {
+                    self.forgotten_floor = Some(t.mark);
+                }
+            }
+        }
+        true
     }
 
     /// One channel let go of `mid`: forget the message when no channel holds it.
@@ -178,13 +376,12 @@ impl Index {
 
     fn forget(&mut self, mid: MessageId) {
         if let Some(held) = self.messages.remove(&mid) {
-            self.expiry.remove(&(held.expires_at, mid));
-            self.body_bytes -= held.msg.body.len() as u64;
-            self.record_bytes -= held.record_len as u64;
+            self.account_removed(mid, &held);
         }
     }
 
-    /// Drop every message whose TTL ran out (`now >= expires_at`). Returns how many.
+    /// Drop every message whose TTL ran out (`now >= expires_at`), and tombstones past
+    /// theirs. Returns how many messages.
     pub fn remove_expired(&mut self, now_unix: u64) -> usize {
         let mut n = 0;
         while let Some(&(exp, mid)) = self.expiry.first() {
@@ -195,21 +392,32 @@ impl Index {
             self.drop_everywhere(mid);
             n += 1;
         }
+        while self
+            .tomb_order
+            .front()
+            .is_some_and(|(at, _, _)| *at <= now_unix)
+        {
+            self.forget_oldest_tombstone();
+        }
+        if self.tomb_order.capacity() > 2 * self.tomb_order.len() + 1024 {
+            self.tomb_order.shrink_to_fit();
+        }
         n
     }
 
     fn unexpired(&self, m: &Message, now_unix: u64) -> bool {
-        now_unix < expires_at(m, self.max_ttl)
+        now_unix < expires_at(m, self.limits.max_ttl)
     }
 
-    /// Held, unexpired messages with mid > after on any of `channels`, sorted, each once.
+    /// Held, unexpired messages with mid > after on any of `channels`, sorted, each once,
+    /// as detached copies (see the module doc).
     pub fn since(
         &self,
         channels: &[ChannelKey],
         after: MessageId,
         now_unix: u64,
     ) -> Vec<Arc<Message>> {
-        let mut out: Vec<Arc<Message>> = Vec::new();
+        let mut out: Vec<&Arc<Message>> = Vec::new();
         let mut sources = 0;
         for (i, key) in channels.iter().enumerate() {
             if channels[..i].contains(key) {
@@ -223,8 +431,7 @@ impl Index {
             out.extend(
                 h.queue
                     .range(from..)
-                    .filter(|m| self.unexpired(m, now_unix))
-                    .cloned(),
+                    .filter(|m| self.unexpired(m, now_unix)),
             );
             if out.len() > before {
                 sources += 1;
@@ -234,17 +441,23 @@ impl Index {
             out.sort_unstable_by_key(|m| m.mid);
             out.dedup_by_key(|m| m.mid);
         }
-        out
+        out.into_iter().map(|m| Arc::new(m.detached())).collect()
     }
 
-    /// True when some channel of `channels` still has history, `after` is older than its
-    /// oldest held message, and a message newer than `after` was dropped from it.
+    /// True when a message newer than `after` was dropped (by cap, bytes or TTL) from
+    /// some channel of `channels` and `after` is older than what that channel still
+    /// holds; for a channel that holds nothing any more, its tombstone (or, once that is
+    /// forgotten, the floor) decides.
     pub fn gap_after(&self, channels: &[ChannelKey], after: MessageId) -> bool {
-        channels.iter().any(|key| {
-            self.channels.get(key).is_some_and(|h| {
+        channels.iter().any(|key| match self.channels.get(key) {
+            Some(h) => {
                 h.dropped_upto.is_some_and(|d| d > after)
                     && h.queue.front().is_some_and(|oldest| after < oldest.mid)
-            })
+            }
+            None => match self.tombstones.get(key) {
+                Some(t) => t.mark > after,
+                None => self.forgotten_floor.is_some_and(|f| f > after),
+            },
         })
     }
 
@@ -263,17 +476,25 @@ impl Index {
             .max()
     }
 
-    /// Raise a channel's "dropped up to" mark (used when rebuilding from the log).
-    /// Ignored for a channel without history: only channels with history keep a mark.
-    pub fn raise_watermark(&mut self, key: &ChannelKey, mid: MessageId) {
-        if let Some(h) = self.channels.get_mut(key) {
-            h.note_dropped(mid);
+    /// Raise a channel's "dropped up to" mark (used when rebuilding from the log). A
+    /// channel without history keeps it as a tombstone until `forget_at`.
+    pub fn raise_watermark(&mut self, key: &ChannelKey, mid: MessageId, forget_at: u64) {
+        match self.channels.get_mut(key) {
+            Some(h) => h.note_dropped(mid),
+            None => self.bury(*key, mid, forget_at),
         }
     }
 
     /// Every held message, in mid order (for rewriting the log).
     pub fn messages(&self) -> impl Iterator<Item = &Arc<Message>> + '_ {
         self.messages.values().map(|h| &h.msg)
+    }
+
+    /// Each channel's oldest held id (for a compaction's snapshot).
+    pub fn fronts(&self) -> impl Iterator<Item = (ChannelKey, MessageId)> + '_ {
+        self.channels
+            .iter()
+            .filter_map(|(k, h)| h.queue.front().map(|m| (*k, m.mid)))
     }
 
     /// The channels of `msg.receivers` that still hold it, each once, in receiver order
@@ -300,11 +521,13 @@ impl Index {
         }
     }
 
-    /// Every channel with history and a "dropped up to" mark (for rewriting the log).
+    /// Every channel with a "dropped up to" mark, with history or a tombstone (for
+    /// rewriting the log).
     pub fn watermarks(&self) -> impl Iterator<Item = (ChannelKey, MessageId)> + '_ {
         self.channels
             .iter()
             .filter_map(|(k, h)| h.dropped_upto.map(|d| (*k, d)))
+            .chain(self.tombstones.iter().map(|(k, t)| (*k, t.mark)))
     }
 
     pub fn message_count(&self) -> usize {
@@ -315,8 +538,24 @@ impl Index {
         self.channels.len()
     }
 
+    /// Emptied channels that still keep their mark.
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// Body bytes of the held messages (each once).
     pub fn body_bytes(&self) -> u64 {
         self.body_bytes
+    }
+
+    /// What `max_bytes` is compared with: bodies plus bookkeeping.
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
+    /// Messages evicted by a byte limit since start.
+    pub fn evicted_by_bytes(&self) -> u64 {
+        self.evicted_by_bytes
     }
 
     /// Log bytes taken by the records of held messages.
@@ -328,6 +567,11 @@ impl Index {
     pub fn channel_len(&self, key: &ChannelKey) -> usize {
         self.channels.get(key).map_or(0, |h| h.queue.len())
     }
+
+    /// Bytes held of one client publisher's messages (diagnostics and tests).
+    pub fn publisher_bytes(&self, id: &ChannelId) -> u64 {
+        self.publishers.get(id).map_or(0, |p| p.bytes)
+    }
 }
 
 #[cfg(test)]
@@ -336,7 +580,11 @@ mod tests {
     fn global_byte_cap_evicts_oldest_messages_first() {
         use crate::message::Sender;
         use crate::protocol::ChannelId;
-        let mut ix = Index::new(1000, 86400, 250);
+        let mut ix = Index::new(Limits::new(
+            1000,
+            86400,
+            250 + 2 * (MESSAGE_OVERHEAD + RECEIVER_OVERHEAD),
+        ));
         let keys: Vec<ChannelKey> = (0..5u8)
             .map(|i| ChannelKey::private(ChannelId([i; 16])))
             .collect();
@@ -364,7 +612,7 @@ mod tests {
     const NOW: u32 = 1_700_000_000;
 
     fn index(cap: usize) -> Index {
-        Index::new(cap, 86400, u64::MAX)
+        Index::new(Limits::new(cap, 86400, u64::MAX))
     }
 
     #[test]
@@ -390,7 +638,11 @@ mod tests {
         // The body is shared, not copied.
         let one = ix.since(&[a], mid(2), now);
         let two = ix.since(&[b], mid(2), now);
-        assert!(Arc::ptr_eq(&one[0], &two[0]));
+        assert_eq!(one[0].body.as_ptr(), two[0].body.as_ptr());
+        // What a replay encodes is the replay's copy: the held entry never keeps it.
+        one[0].text_envelope();
+        two[0].outgoing_proto();
+        assert!(!ix.since(&[a], mid(2), now)[0].is_encoded());
         assert_eq!(ix.message_count(), 5);
         assert_eq!(ix.body_bytes(), 5);
         assert_eq!(ix.channel_len(&a), 3);
@@ -450,7 +702,7 @@ mod tests {
 
     #[test]
     fn ttl_expiry_and_max_ttl_cap() {
-        let mut ix = Index::new(10, 100, u64::MAX);
+        let mut ix = Index::new(Limits::new(10, 100, u64::MAX));
         let a = ch(1);
         ix.insert(msg(mid(1), &[a], "short", 10, NOW), 0);
         ix.insert(msg(mid(2), &[a], "capped", 86400, NOW), 0);
@@ -469,9 +721,11 @@ mod tests {
         assert!(ix.gap_after(&[a], mid(1)));
         assert!(!ix.gap_after(&[a], mid(2)));
         assert_eq!(ix.remove_expired(t + 110), 1);
-        // No history left: the channel entry is gone with its mark.
+        // No history left: the channel entry is gone, its mark stays as a tombstone.
         assert_eq!(ix.channel_count(), 0);
-        assert!(!ix.gap_after(&[a], mid(0)));
+        assert_eq!(ix.tombstone_count(), 1);
+        assert!(ix.gap_after(&[a], mid(0)));
+        assert!(!ix.gap_after(&[a], mid(3)));
         assert_eq!(ix.newest(&[a], t + 110), None);
         assert_eq!(ix.body_bytes(), 0);
     }
@@ -505,6 +759,80 @@ mod tests {
         assert!(!ix.gap_after(&[a], mid(1)));
         // One that had not even seen mid(1) did lose mid(2).
         assert!(ix.gap_after(&[a], mid(0)));
+    }
+
+    fn client_msg(n: u64, to: &[ChannelKey], from: u8, len: usize) -> Arc<Message> {
+        Arc::new(Message::new(
+            mid(n),
+            to.to_vec(),
+            bytes::Bytes::from(vec![b'c'; len]),
+            3600,
+            NOW as u64 * 1000,
+            crate::message::Sender::Client(crate::protocol::ChannelId([from; 16])),
+        ))
+    }
+
+    #[test]
+    fn a_publisher_over_its_quota_loses_its_own_oldest_only() {
+        let per_msg = 1000 + MESSAGE_OVERHEAD + RECEIVER_OVERHEAD;
+        let mut ix = Index::new(Limits {
+            max_publisher_bytes: 3 * per_msg,
+            ..Limits::new(1000, 86400, u64::MAX)
+        });
+        let (victim, loud) = (pubch(1), pubch(2));
+        // Another publisher's message in the victim's channel, and a backend one.
+        ix.insert(client_msg(1, &[victim], 7, 1000), 0);
+        ix.insert(msg(mid(2), &[victim], "backend", 60, NOW), 0);
+        for n in 3..10 {
+            ix.insert(client_msg(n, &[loud, victim], 9, 1000), 0);
+        }
+        let id9 = crate::protocol::ChannelId([9; 16]);
+        assert_eq!(ix.publisher_bytes(&id9), 2 * (per_msg + RECEIVER_OVERHEAD));
+        assert_eq!(
+            mids(&ix.since(&[victim], mid(0), NOW as u64)),
+            vec![mid(1), mid(2), mid(8), mid(9)]
+        );
+        assert_eq!(ix.evicted_by_bytes(), 5);
+        // The loud channel lost its first messages: a resume from before them is a gap.
+        assert!(ix.gap_after(&[loud], mid(3)));
+    }
+
+    #[test]
+    fn a_channel_over_its_byte_cap_loses_its_oldest_and_tells() {
+        let mut ix = Index::new(Limits {
+            max_channel_bytes: 2500,
+            ..Limits::new(1000, 86400, u64::MAX)
+        });
+        let (a, b) = (ch(1), ch(2));
+        for n in 1..=4 {
+            ix.insert(client_msg(n, &[a, b], 5, 1000), 0);
+        }
+        // Two bodies of 1000 fit a channel (b, with the same cap, lets go of the same).
+        assert_eq!(
+            mids(&ix.since(&[a], mid(0), NOW as u64)),
+            vec![mid(3), mid(4)]
+        );
+        assert!(ix.gap_after(&[a], mid(1)));
+        assert!(!ix.gap_after(&[a], mid(2)));
+        assert_eq!(ix.message_count(), 2);
+        // One message alone over the cap is still kept (the newest always is).
+        ix.insert(client_msg(5, &[ch(3)], 5, 4000), 0);
+        assert_eq!(ix.channel_len(&ch(3)), 1);
+    }
+
+    #[test]
+    fn tombstones_and_their_order_stay_bounded() {
+        let mut ix = Index::new(Limits::new(1, 86400, u64::MAX));
+        let a = ch(1);
+        // One channel emptied and refilled many times: one tombstone, a bounded order.
+        for n in 1..5000u64 {
+            ix.insert(msg(mid(n), &[a], "x", 100, NOW), 0);
+            ix.remove_expired(NOW as u64 + 100);
+        }
+        assert_eq!(ix.tombstone_count(), 1);
+        assert!(ix.tomb_order.len() <= 1026, "{}", ix.tomb_order.len());
+        assert!(ix.gap_after(&[a], mid(4998)));
+        assert!(!ix.gap_after(&[a], mid(4999)));
     }
 
     #[test]

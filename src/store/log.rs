@@ -473,8 +473,10 @@ impl LogFile {
         Ok(len)
     }
 
-    /// Append fully encoded records with one write. On failure the file is cut back to
-    /// its previous length so that later records stay readable.
+    /// Append fully encoded records with one write. On any error the file is cut back to what it held before
+    /// (a failed write *and* a failed fsync: a record whose append was refused must not
+    /// come back at the next start, or a retried publish would be stored twice), and the
+    /// error is returned; if even the cut fails the log is marked broken.
     pub fn append(&mut self, records: &[u8]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(format!(
@@ -482,7 +484,14 @@ impl LogFile {
                 self.path.display()
             )));
         }
-        if let Err(e) = self.file.write_all(records) {
+        let written = self.file.write_all(records).and_then(|()| {
+            if self.fsync {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
             if let Err(e2) = self.file.set_len(self.len) {
                 self.broken = true;
                 tracing::error!(path = %self.path.display(), error = %e2,
@@ -494,11 +503,6 @@ impl LogFile {
             ));
         }
         self.len += records.len() as u64;
-        if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|e| io_context(e, format_args!("fsync {}", self.path.display())))?;
-        }
         Ok(())
     }
 
@@ -515,16 +519,47 @@ impl LogFile {
         &mut self,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
+        let mut rw = self.begin_rewrite()?;
+        let written = write(&mut rw.w).map_err(|e| rw.context(e));
+        self.finish_rewrite(rw, written)
+    }
+
+    /// Start a rewrite: `messages.log.tmp` with the header. The returned [`Rewrite`] is
+    /// written and synced by whoever holds it (without any lock: it touches nothing of
+    /// the open log, which keeps taking appends), then handed to
+    /// [`LogFile::finish_rewrite`].
+    pub fn begin_rewrite(&self) -> io::Result<Rewrite> {
         let tmp = self.dir.join(LOG_TMP_FILE);
-        let result = (|| -> io::Result<u64> {
-            let ctx = |e| io_context(e, format_args!("write {}", tmp.display()));
-            let f = File::create(&tmp).map_err(ctx)?;
-            let mut w = BufWriter::with_capacity(256 << 10, f);
-            w.write_all(MAGIC).map_err(ctx)?;
-            write(&mut w).map_err(ctx)?;
-            let f = w.into_inner().map_err(|e| ctx(e.into_error()))?;
-            f.sync_all().map_err(ctx)?;
-            let len = f.metadata().map_err(ctx)?.len();
+        let ctx = |e| io_context(e, format_args!("write {}", tmp.display()));
+        let f = File::create(&tmp).map_err(ctx)?;
+        let mut w = BufWriter::with_capacity(256 << 10, f);
+        w.write_all(MAGIC).map_err(ctx)?;
+        Ok(Rewrite { tmp, w })
+    }
+
+    /// End a rewrite: when `written` is Ok, append `tail` (what must follow the bulk, such
+    /// as records appended to the old log meanwhile), fsync, rename over the log and
+    /// append to the new file from now on. On any error the temp file is removed and the
+    /// old log stays.
+    pub fn finish_rewrite(&mut self, rw: Rewrite, written: io::Result<()>) -> io::Result<()> {
+        self.finish_rewrite_with(rw, written, &[])
+    }
+
+    /// [`LogFile::finish_rewrite`] with a tail.
+    pub fn finish_rewrite_with(
+        &mut self,
+        mut rw: Rewrite,
+        written: io::Result<()>,
+        tail: &[u8],
+    ) -> io::Result<()> {
+        let tmp = rw.tmp.clone();
+        let result = written.and_then(|()| {
+            rw.w.write_all(tail).map_err(|e| rw.context(e))?;
+            let f = rw.into_synced_file()?;
+            let len = f
+                .metadata()
+                .map_err(|e| io_context(e, format_args!("stat {}", tmp.display())))?
+                .len();
             drop(f);
             fs::rename(&tmp, &self.path).map_err(|e| {
                 io_context(
@@ -533,7 +568,7 @@ impl LogFile {
                 )
             })?;
             Ok(len)
-        })();
+        });
         let len = match result {
             Ok(len) => len,
             Err(e) => {
@@ -542,10 +577,30 @@ impl LogFile {
             }
         };
         // From here on the new file is the log, whatever happens next.
-        self.file = open_append(&self.path)?;
+        let old = std::mem::replace(&mut self.file, open_append(&self.path)?);
         self.len = len;
         self.broken = false;
+        // Closing the replaced file frees its blocks, synchronously: for a log of
+        // 600 MB that took 0.5 s, which the caller may be holding a lock for. Its last
+        // descriptor is closed on a thread of its own instead.
+        let retire = std::thread::Builder::new()
+            .name("bxpush-log-retire".into())
+            .spawn(move || drop(old));
+        if let Err(e) = retire {
+            tracing::debug!(error = %e, "closing the old message log inline");
+        }
         sync_dir(&self.dir)
+    }
+
+    /// Make every later write fail as on a full disk (tests): the file is swapped for
+    /// `/dev/full`, which also refuses the cut back, so the log counts as broken after
+    /// the next append, as a log on a failing disk would.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_for_test(&mut self) {
+        self.file = OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
     }
 
     /// Bytes of the log (header plus whole records).
@@ -559,6 +614,39 @@ impl LogFile {
 
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+}
+
+/// A log rewrite in progress: the temp file being written (see
+/// [`LogFile::begin_rewrite`]).
+#[derive(Debug)]
+pub struct Rewrite {
+    tmp: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Rewrite {
+    fn context(&self, e: io::Error) -> io::Error {
+        io_context(e, format_args!("write {}", self.tmp.display()))
+    }
+
+    /// Write records.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.w.write_all(bytes).map_err(|e| self.context(e))
+    }
+
+    /// Flush and fsync what was written so far: the slow part of a rewrite, done before
+    /// [`LogFile::finish_rewrite`] so that finishing only syncs the tail.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.w.flush().map_err(|e| self.context(e))?;
+        self.w.get_ref().sync_all().map_err(|e| self.context(e))
+    }
+
+    fn into_synced_file(self) -> io::Result<File> {
+        let ctx = |e| io_context(e, format_args!("write {}", self.tmp.display()));
+        let f = self.w.into_inner().map_err(|e| ctx(e.into_error()))?;
+        f.sync_all().map_err(ctx)?;
+        Ok(f)
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`index`]: the in-memory history (per-channel bounded queues of shared messages);
 //! - [`log`]: the append-only file format of `messages.log`;
 //! - [`log_recovery`]: reading past damage in it;
-//! - [`memory`]: [`MemoryStore`], the engine gluing the three together.
+//! - [`compaction`]: rewriting the log, the heavy part outside the hub lock;
+//! - [`memory`]: [`MemoryStore`], the engine gluing them together.
 //!
 //! The trait exists so that a Redis engine (several nodes) can take the same place.
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 
+pub mod compaction;
 pub mod ids;
 pub mod index;
 pub mod log;
@@ -83,9 +85,14 @@ pub struct StoreOptions {
     /// Upper bound of a message's TTL in seconds: TTL = min(expiry, max_ttl) (Node's
     /// `storage.messageTTL`, default 86400).
     pub max_ttl: u32,
-    /// Body bytes kept in all, oldest messages evicted first: the number of channels is not
-    /// bounded by anything else, so this is what bounds the history's memory.
+    /// Bytes kept in all (bodies plus bookkeeping, see [`index::MESSAGE_OVERHEAD`]),
+    /// oldest messages evicted first: the number of channels is not bounded by anything
+    /// else, so this is what bounds the history's memory.
     pub max_bytes: u64,
+    /// Body bytes one channel keeps, its oldest evicted first.
+    pub max_channel_bytes: u64,
+    /// Bytes the messages of one client publisher keep, its own oldest evicted first.
+    pub max_publisher_bytes: u64,
     /// fsync after each append. Off by default: a write(2) that returned survives a crash
     /// of the process (even SIGKILL); fsync only adds safety against power loss.
     pub fsync: bool,
@@ -98,6 +105,8 @@ impl Default for StoreOptions {
             max_per_channel: 1000,
             max_ttl: 86400,
             max_bytes: 256 * 1024 * 1024,
+            max_channel_bytes: 16 * 1024 * 1024,
+            max_publisher_bytes: 4 * 1024 * 1024,
             fsync: false,
         }
     }
@@ -112,6 +121,12 @@ pub struct StoreStats {
     pub channels: usize,
     /// Body bytes of the held messages (each body counted once: bodies are shared).
     pub bytes: u64,
+    /// What `max_bytes` bounds: bodies plus bookkeeping.
+    pub held_bytes: u64,
+    /// Messages evicted by a byte limit (total, channel, publisher) since start.
+    pub evicted_by_bytes: u64,
+    /// Emptied channels that still remember what they lost (gap detection).
+    pub tombstones: usize,
     /// Current size of `messages.log` (0 without a data dir).
     pub log_bytes: u64,
     /// Failed history operations since start (appends, purges/rewrites, flushes): each
@@ -135,9 +150,27 @@ pub trait Store: Send {
     fn gap_after(&self, channels: &[ChannelKey], after: MessageId) -> bool;
     /// The newest unexpired stored mid across `channels`.
     fn newest(&self, channels: &[ChannelKey], now_unix: u64) -> Option<MessageId>;
-    /// Drop expired messages (called every few seconds); compact the log when it holds
-    /// mostly dead records.
+    /// Drop expired messages (called every few seconds).
     fn purge(&mut self, now_unix: u64) -> std::io::Result<()>;
+    /// Start compacting the log when it holds mostly dead records (or a write broke it):
+    /// the returned job is written without the hub lock, then handed to
+    /// [`Store::finish_compaction`] under it. `None`: nothing to do now (no log, one is
+    /// already running, or backing off after a failure).
+    fn begin_compaction(
+        &mut self,
+        _now_unix: u64,
+    ) -> std::io::Result<Option<compaction::Compaction>> {
+        Ok(None)
+    }
+    /// Finish a compaction begun by [`Store::begin_compaction`]; `written` is what
+    /// [`compaction::Compaction::write`] returned.
+    fn finish_compaction(
+        &mut self,
+        _job: compaction::Compaction,
+        _written: std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Flush and fsync (graceful shutdown).
     fn flush(&mut self) -> std::io::Result<()>;
     fn stats(&self) -> StoreStats;

@@ -37,11 +37,25 @@ pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
         return reply(&app, &req, &sub.replay, sub.gap, false);
     }
     match tokio::time::timeout(app.config.long_poll_timeout, attached.sub.recv()).await {
-        Ok(Ok(msgs)) => reply(&app, &req, &msgs, false, true),
+        // A gap with nothing left to replay (everything after the resume point was
+        // evicted or expired) is told by whichever answer ends this poll.
+        Ok(Ok(msgs)) => reply(&app, &req, &msgs, sub.gap, true),
         Ok(Err(CloseReason::TooManyConnections)) => http::error(ErrorCode::TooManyConnections),
         // Timeout, shutdown or overflow: tell the client where it stands; it asks again.
-        Ok(Err(_)) | Err(_) => not_modified(&app, &req, &attached.sub.channels),
+        Ok(Err(_)) | Err(_) => {
+            let mut r = not_modified(&app, &req, &attached.sub.channels);
+            if sub.gap {
+                mark_gap(&mut r);
+            }
+            r
+        }
     }
+}
+
+/// `X-Bxpush-History-Gap: 1`: messages after the client's `mid` are no longer kept.
+fn mark_gap(r: &mut Response<Body>) {
+    r.headers_mut()
+        .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
 }
 
 /// `200` with the first chunk of `msgs` (not empty).
@@ -60,8 +74,7 @@ fn reply(
     let mut r = http::response(StatusCode::OK, content_type, body);
     http::expose_last_message_id(&mut r);
     if gap {
-        r.headers_mut()
-            .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
+        mark_gap(&mut r);
     }
     r
 }

@@ -260,7 +260,7 @@ pub fn render(app: &App) -> String {
     o.one(
         "bxpush_store_body_bytes",
         "gauge",
-        "Body bytes held in history (max_history_bytes bounds it).",
+        "Body bytes held in history (each body once).",
         store.bytes,
     );
     o.one(
@@ -272,8 +272,32 @@ pub fn render(app: &App) -> String {
     o.one(
         "bxpush_store_errors_total",
         "counter",
-        "Failed history writes, rewrites and flushes (each also logged as an error).",
+        "Failed history writes, rewrites and flushes (the first of a streak is logged).",
         store.errors,
+    );
+    o.one(
+        "bxpush_store_held_bytes",
+        "gauge",
+        "Bytes max_history_bytes is compared with: bodies plus bookkeeping.",
+        store.held_bytes,
+    );
+    o.one(
+        "bxpush_store_evicted_by_bytes_total",
+        "counter",
+        "Messages evicted by a byte limit (total, per channel, per client publisher).",
+        store.evicted_by_bytes,
+    );
+    o.one(
+        "bxpush_publish_refused_not_stored_total",
+        "counter",
+        "Publishes refused because the history write failed (503, close 1011, hand-off retry).",
+        load(&c.refused_not_stored),
+    );
+    o.one(
+        "bxpush_publish_refused_quota_total",
+        "counter",
+        "Client publishes refused by a rate quota (429, close 1008).",
+        load(&c.refused_quota),
     );
 
     let name = "bxpush_delivery_latency_seconds";

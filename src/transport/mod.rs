@@ -420,6 +420,11 @@ fn upgrade(
             return http::error(code);
         }
     };
+    // The protocol has no frame for "your resume point is lost"; the handshake's
+    // answer can say it (a header, as on long polling), for clients that read it.
+    let gap = parsed
+        .mid
+        .is_some_and(|mid| app.hub.history_gap(&parsed.channels, mid));
     let on_upgrade = hyper::upgrade::on(&mut req);
     let guard = ConnGuard::new(&app, Listener::Sub);
     tokio::spawn(async move {
@@ -435,6 +440,9 @@ fn upgrade(
     let h = r.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if gap {
+        h.insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
+    }
     h.insert(
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).expect("base64 is ascii"),

@@ -47,6 +47,12 @@ pub fn json(app: &App) -> serde_json::Value {
             "storedMessages": store.messages,
             "storedChannels": store.channels,
             "storedBytes": store.bytes,
+            "storedHeldBytes": store.held_bytes,
+            "evictedByBytes": store.evicted_by_bytes,
+            "historyTombstones": store.tombstones,
+            "storeErrors": store.errors,
+            "refusedNotStored": c.refused_not_stored.load(Ordering::Relaxed),
+            "refusedQuota": c.refused_quota.load(Ordering::Relaxed),
             "ingress": c.ingress.json(&app.hub.watches),
             "redis": app.hub.cluster().map(|e| e.status()),
         }

@@ -163,7 +163,8 @@ async fn run(conn: &mut Conn) {
                         Ok(None) => {}
                         Err(code) => {
                             app.bad_request(code.code(), &format!("websocket request: {}", code.reason()));
-                            Box::pin(close(ws, code.code(), code.reason())).await;
+                            let (close_code, reason) = code.ws_close();
+                            Box::pin(close(ws, close_code, reason)).await;
                             return;
                         }
                     }

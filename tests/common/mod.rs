@@ -82,6 +82,16 @@ impl TestServer {
         }
     }
 
+    /// Wrap a server started by the test itself (its data dir is the test's).
+    pub fn from_server(server: Server) -> Self {
+        TestServer {
+            sub: server.sub_addr(),
+            publ: server.pub_addr(),
+            server: Some(server),
+            _dir: None,
+        }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown(Duration::from_secs(2)).await.unwrap();
@@ -323,4 +333,66 @@ pub async fn wait_online(publ: SocketAddr, c: &Channel) {
         r.status == 200 && r.text().contains(&hex)
     })
     .await;
+}
+
+/// A real full disk: a small tmpfs mounted on a temp dir (needs root, as the tests run
+/// here and in CI), which [`SmallDisk::fill`] fills to ENOSPC and [`SmallDisk::free`]
+/// frees again. Unmounted on drop.
+pub struct SmallDisk {
+    pub mount: PathBuf,
+    _dir: TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(tag: &str, size_kib: u32) -> Self {
+        let dir = TempDir::new(tag);
+        let mount = dir.0.join("fs");
+        std::fs::create_dir_all(&mount).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k,mode=0755")])
+            .arg("tmpfs")
+            .arg(&mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot mount a {size_kib} KiB tmpfs on {}: the full-disk tests need root (CAP_SYS_ADMIN), as in CI",
+            mount.display()
+        );
+        SmallDisk { mount, _dir: dir }
+    }
+
+    /// Where a data dir on this disk goes.
+    pub fn data(&self) -> PathBuf {
+        self.mount.join("data")
+    }
+
+    /// Write a filler file until the disk says ENOSPC.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.mount.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the small disk: {e}"),
+            }
+        }
+    }
+
+    /// Remove the filler.
+    pub fn free(&self) {
+        std::fs::remove_file(self.mount.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
+    }
 }
