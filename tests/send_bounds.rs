@@ -260,7 +260,13 @@ async fn ws_read(ws: &mut Ws, n: usize, binary: bool) -> (Vec<usize>, usize) {
 #[tokio::test]
 async fn a_websocket_replay_over_4_mib_arrives_in_frames_under_the_bound() {
     let chunk = 2 * 1024 * 1024;
-    let s = TestServer::with(|c| c.max_send_chunk = chunk).await;
+    // 5.4 MB from one client: over the default per-publisher history cap (4 MiB), which
+    // would evict the oldest; this test is about frames, not that quota.
+    let s = TestServer::with(|c| {
+        c.max_send_chunk = chunk;
+        c.max_history_bytes_per_publisher = 64 * 1024 * 1024;
+    })
+    .await;
     let c = Channel::random();
     for part in bodies(6, 900_000).chunks(1) {
         client_publish(&s, &c, part).await;

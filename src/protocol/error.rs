@@ -109,7 +109,7 @@ impl ErrorCode {
             ErrorCode::InvalidChannelSignature => "Channel has an invalid signature.",
             ErrorCode::TooManyConnections => "Too many connections",
             ErrorCode::NotStored => {
-                "Message not stored: history write failed (disk full or data dir not writable); retry later."
+                "Message not stored: history write failed (disk full, data dir not writable, or Redis unreachable); retry later."
             }
             ErrorCode::QuotaExceeded => {
                 "Publish quota exceeded (messages per second or history bytes); slow down."
