@@ -1144,17 +1144,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
                 s.rate, s.publish_mode, s.message_size
             ),
         );
-        let cfg = Rc::new(PubConfig {
-            pub_addr: s.pub_addr,
-            mode: s.publish_mode,
-            rate: s.rate,
-            messages,
-            size: s.message_size,
-            expiry: s.expiry,
-            conns: s.pub_conns,
-            batch: s.batch,
-            plan: plan.clone(),
-        });
+        let cfg = Rc::new(PubConfig::of(&s, messages, plan.clone()));
         let sent = Rc::new(Cell::new(0u64));
         let a = sampler.now();
         let bench_a = (Instant::now(), self_and_children_ticks(&worker_pids));

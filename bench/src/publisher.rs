@@ -41,6 +41,23 @@ pub struct PubConfig {
     pub plan: Plan,
 }
 
+impl PubConfig {
+    /// The publisher of a run with these settings: `messages` in all, to `plan`'s channels.
+    pub fn of(s: &crate::Settings, messages: u64, plan: Plan) -> Self {
+        Self {
+            pub_addr: s.pub_addr,
+            mode: s.publish_mode,
+            rate: s.rate,
+            messages,
+            size: s.message_size,
+            expiry: s.expiry,
+            conns: s.pub_conns,
+            batch: s.batch,
+            plan,
+        }
+    }
+}
+
 pub struct PubResult {
     pub failed: Vec<u64>,
     pub requests: u64,

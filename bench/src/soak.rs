@@ -340,17 +340,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
 
     // Churn and publish for the duration.
     let messages = (s.rate * s.duration).round() as u64;
-    let cfg = Rc::new(PubConfig {
-        pub_addr: s.pub_addr,
-        mode: s.publish_mode,
-        rate: s.rate,
-        messages,
-        size: s.message_size,
-        expiry: s.expiry,
-        conns: s.pub_conns,
-        batch: s.batch,
-        plan: plan.clone(),
-    });
+    let cfg = Rc::new(PubConfig::of(&s, messages, plan.clone()));
     let sent = Rc::new(Cell::new(0u64));
     let run_start = t0.elapsed().as_secs_f64();
     let publishing = tokio::task::spawn_local(publisher::run(cfg, sent.clone()));

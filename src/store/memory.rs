@@ -866,19 +866,25 @@ mod tests {
         assert_eq!(mids(&s.since(&[ch(1)], mid(0), NOW)), vec![before, retry]);
     }
 
-    /// Issue 10 finding 8: the rewrite's heavy part runs between begin and finish, with
-    /// the store free for appends (the hub releases its lock there); nothing appended
-    /// meanwhile is lost, and the order stays.
-    #[test]
-    fn appends_during_a_compaction_land_in_the_new_log() {
-        let dir = TempDir::new("mem-compact-concurrent");
-        let mut s = open(&dir, NOW);
+    /// A store whose log is mostly 50 expired messages (worth compacting) and one kept.
+    fn expired_log_and_one_kept(dir: &TempDir) -> (MemoryStore, MessageId) {
+        let mut s = open(dir, NOW);
         s.set_compact_min_bytes(1024);
         for _ in 0..50 {
             put(&mut s, &[ch(1)], &"d".repeat(100), 10);
         }
         let kept = put(&mut s, &[ch(2)], "kept", 3600);
         s.purge(NOW + 10).unwrap();
+        (s, kept)
+    }
+
+    /// Issue 10 finding 8: the rewrite's heavy part runs between begin and finish, with
+    /// the store free for appends (the hub releases its lock there); nothing appended
+    /// meanwhile is lost, and the order stays.
+    #[test]
+    fn appends_during_a_compaction_land_in_the_new_log() {
+        let dir = TempDir::new("mem-compact-concurrent");
+        let (mut s, kept) = expired_log_and_one_kept(&dir);
         let mut job = s
             .begin_compaction(NOW + 10)
             .unwrap()
@@ -912,13 +918,7 @@ mod tests {
     #[test]
     fn a_failed_compaction_keeps_the_old_log() {
         let dir = TempDir::new("mem-compact-fail");
-        let mut s = open(&dir, NOW);
-        s.set_compact_min_bytes(1024);
-        for _ in 0..50 {
-            put(&mut s, &[ch(1)], &"d".repeat(100), 10);
-        }
-        let kept = put(&mut s, &[ch(2)], "kept", 3600);
-        s.purge(NOW + 10).unwrap();
+        let (mut s, kept) = expired_log_and_one_kept(&dir);
         let job = s.begin_compaction(NOW + 10).unwrap().unwrap();
         let during = put(&mut s, &[ch(2)], "during", 3600);
         let big = s.stats().log_bytes;
