@@ -2,6 +2,8 @@
 //! start and stop, client resets and bad requests at debug only (and counted in
 //! `/metrics`), JSON lines with BXPUSH_LOG_FORMAT=json, and trusted listeners refused off
 //! loopback unless --allow-remote-publish.
+#[allow(unused)]
+mod common;
 mod ops_support;
 
 use std::io::Write;
@@ -146,4 +148,79 @@ fn remote_publish_listener_is_refused_then_allowed_with_a_warning() {
         log.contains("WARN") && log.contains("listen_pub is not on loopback"),
         "{log}"
     );
+}
+
+/// A periodic write that fails (the hand-off's marks on a full disk, retried every second)
+/// is one error line, not one a second; its recovery is one line with the count.
+#[test]
+fn a_write_failing_every_second_is_logged_once_and_its_recovery_once() {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    use bxpush::forward::link::Link;
+    use bxpush::handoff::wire::Frame;
+    use bxpush::handoff::{Item, PhpTarget};
+    use bxpush::protocol::{ChannelId, ChannelKey};
+
+    let disk = common::SmallDisk::mount("log-streak", 1024);
+    let sock = Scratch::new("log-streak-sock").path("php.sock");
+    let b = Bxpush::start(
+        &format!(
+            "data_dir = \"{}\"\nlisten_php = \"{}\"",
+            disk.data().display(),
+            sock.display()
+        ),
+        &[("BXPUSH_LOG", "bxpush=debug")],
+    );
+    wait_until(10, "the PHP socket", || sock.exists());
+    disk.fill();
+    // One live-only item: nothing for the history, but the origin's mark must be written.
+    let origin = 0x10_6000_0000_0001;
+    let stop = AtomicBool::new(false);
+    let d = Instant::now() + Duration::from_secs(5);
+    let (mut link, _) =
+        Link::connect(&PhpTarget::Unix(sock), None, origin, d, d, &stop, None).unwrap();
+    let item = Item::Publish {
+        receivers: vec![ChannelKey::private(
+            ChannelId::from_hex(&"ab".repeat(16)).unwrap(),
+        )],
+        body: bytes::Bytes::from_static(b"{}"),
+        expiry: 0,
+        kind: "im".into(),
+    };
+    let batch = Frame::Batch {
+        origin,
+        first_seq: 1,
+        items: vec![Ok(item)],
+    };
+    link.send(&batch, d).unwrap();
+    assert_eq!(link.recv(d).unwrap(), Frame::Ack { origin, seq: 1 });
+    let failures = |log: &str| log.matches("cannot write the PHP hand-off state").count();
+    wait_until(15, "three failed writes of the marks", || {
+        failures(&b.log()) >= 3
+    });
+    disk.free();
+    wait_until(10, "the recovery line", || {
+        b.log().contains("PHP hand-off state written again")
+    });
+    let log = b.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("PHP hand-off state"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line for the streak:\n{log}");
+    let recovery = log
+        .lines()
+        .find(|l| l.contains("PHP hand-off state written again"))
+        .unwrap();
+    let n: u64 = recovery
+        .split("failed=")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {recovery:?}"));
+    assert!(n >= 3, "the recovery counts the failed writes: {recovery}");
+    assert!(std::fs::read_to_string(disk.data().join("ingress.state"))
+        .unwrap()
+        .contains(&format!("{origin:016x} 1 ")));
 }

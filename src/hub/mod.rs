@@ -22,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use crate::logging::streak::Streak;
 use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 use crate::store::Store;
@@ -78,7 +79,7 @@ struct State {
     cluster: cluster::ClusterState,
     /// History writes refused in a row: the first is logged, the rest counted, and
     /// the first success after them says how many there were.
-    failed_writes: u64,
+    failed_writes: Streak,
 }
 
 /// What a new subscription starts with.
@@ -126,7 +127,7 @@ impl Hub {
                 store,
                 channels: HashMap::new(),
                 cluster: Default::default(),
-                failed_writes: 0,
+                failed_writes: Streak::default(),
             }),
             quotas: quota::PublishQuotas::new(opts.client_publish_rate, opts.channel_publish_rate),
             opts,

@@ -131,8 +131,7 @@ impl Hub {
             // History gets its own copy: the one delivered carries the encodings the
             // transports build, and is freed when the last subscriber has sent it.
             if let Err(e) = st.store.append(Arc::new(msg.detached())) {
-                st.failed_writes += 1;
-                let first = st.failed_writes == 1;
+                let first = st.failed_writes.fail();
                 drop(st);
                 self.counters
                     .refused_not_stored
@@ -146,9 +145,8 @@ impl Hub {
                 }
                 return Err(PublishError::History(e));
             }
-            if st.failed_writes > 0 {
-                tracing::info!(refused = st.failed_writes, "history writes work again");
-                st.failed_writes = 0;
+            if let Some(refused) = st.failed_writes.succeed() {
+                tracing::info!(refused, "history writes work again");
             }
         }
         let mut cut = 0;

@@ -16,6 +16,7 @@
 //! hosted by the PHP extension keeps it too (fed by [`recent::note`] only).
 
 pub mod recent;
+pub mod streak;
 
 #[cfg(feature = "cli")]
 use std::io::IsTerminal;

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::hub::Hub;
 use crate::ingress::Ingress;
+use crate::logging::streak::Streak;
 
 /// How often history is purged of expired messages and presence of stale channels.
 const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
@@ -35,6 +36,7 @@ const INGRESS_PERSIST_PERIOD: Duration = Duration::from_secs(1);
 pub(super) async fn ingress_upkeep(ingress: Arc<Ingress>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(INGRESS_PERSIST_PERIOD);
     let mut n: u64 = 0;
+    let mut failing = Streak::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -42,8 +44,16 @@ pub(super) async fn ingress_upkeep(ingress: Arc<Ingress>, mut stop: watch::Recei
                 if n.is_multiple_of(60) {
                     ingress.forget_idle(crate::hub::now_unix());
                 }
-                if let Err(e) = ingress.persist() {
-                    tracing::error!(error = %e, "cannot write the PHP hand-off state");
+                match ingress.persist() {
+                    Err(e) if failing.fail() => tracing::error!(error = %e,
+                        "cannot write the PHP hand-off state; retried every second, \
+                         logged again when it works"),
+                    Err(e) => tracing::debug!(error = %e, "cannot write the PHP hand-off state"),
+                    Ok(()) => {
+                        if let Some(n) = failing.succeed() {
+                            tracing::info!(failed = n, "PHP hand-off state written again");
+                        }
+                    }
                 }
             }
             _ = stop.changed() => return,
@@ -54,14 +64,21 @@ pub(super) async fn ingress_upkeep(ingress: Arc<Ingress>, mut stop: watch::Recei
 pub(super) async fn upkeep(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(UPKEEP_PERIOD);
     let mut ticks: u64 = 0;
+    let mut failing = Streak::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 // A compaction writes the whole history: not on an async worker.
                 let h = hub.clone();
                 match tokio::task::spawn_blocking(move || h.maintain()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "history upkeep failed"),
+                    Ok(Ok(())) => {
+                        if let Some(n) = failing.succeed() {
+                            tracing::info!(failed = n, "history upkeep works again");
+                        }
+                    }
+                    Ok(Err(e)) if failing.fail() => tracing::error!(error = %e,
+                        "history upkeep failed; retried every 5 s, logged again when it works"),
+                    Ok(Err(e)) => tracing::debug!(error = %e, "history upkeep failed"),
                     Err(e) => tracing::error!(error = %e, "history upkeep task failed"),
                 }
                 ticks += 1;
