@@ -75,9 +75,51 @@ fn in_order(rec: &Record, last: Option<MessageId>) -> bool {
     }
 }
 
+/// Bytes the search may checksum in one recovery, beyond the file's own size times
+/// [`SEARCH_BUDGET_PER_BYTE`]. A damaged length field makes the search try every later
+/// offset, and a candidate costs a crc over the length it declares (up to 33 MiB): on
+/// real damage few offsets pass the cheap checks, but a log crafted with a plausible header
+/// at every offset would cost offsets × 33 MiB, hours of start-up for one file. Past the
+/// budget the rest of the file is one gap (kept aside for inspection, like every gap).
+const SEARCH_BUDGET_BASE: u64 = 256 << 20;
+const SEARCH_BUDGET_PER_BYTE: u64 = 8;
+
+/// What the search for the next intact record may still spend, in checksummed bytes.
+struct Budget(u64);
+
+impl Budget {
+    fn for_file(len: usize) -> Self {
+        Budget(SEARCH_BUDGET_BASE + SEARCH_BUDGET_PER_BYTE * len as u64)
+    }
+
+    /// Take `n` bytes of the budget; false (and nothing taken) once it does not have them.
+    fn take(&mut self, n: usize) -> bool {
+        match self.0.checked_sub(n as u64) {
+            Some(left) => {
+                self.0 = left;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Why the search found no intact record after the damage.
+enum NotFound {
+    /// There is none: the rest is damage (or a torn tail).
+    None,
+    /// The search stopped at its work budget.
+    OverBudget,
+}
+
 /// The first offset after the bad record at `bad` where an intact record in mid order
 /// starts.
-fn next_intact(buf: &[u8], bad: usize, last: Option<MessageId>) -> Option<usize> {
+fn next_intact(
+    buf: &[u8],
+    bad: usize,
+    last: Option<MessageId>,
+    budget: &mut Budget,
+) -> Result<usize, NotFound> {
     let declared = buf
         .get(bad..bad + 4)
         .map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
@@ -96,13 +138,16 @@ fn next_intact(buf: &[u8], bad: usize, last: Option<MessageId>) -> Option<usize>
         if !matches!(buf[at + FRAME_HEADER], 1 | 2) {
             continue;
         }
+        if !budget.take(len) {
+            return Err(NotFound::OverBudget);
+        }
         if let Ok((rec, _)) = record_at(buf, at) {
             if in_order(&rec, last) {
-                return Some(at);
+                return Ok(at);
             }
         }
     }
-    None
+    Err(NotFound::None)
 }
 
 /// Read `rest` (the file from `base` on, starting at a record that failed for `reason`),
@@ -117,15 +162,25 @@ pub fn recover(
     let mut out = Recovery::default();
     let mut bad = 0usize;
     let mut reason = reason;
+    let mut budget = Budget::for_file(rest.len());
     loop {
-        let Some(mut at) = next_intact(rest, bad, last_mid) else {
-            out.gaps.push(Gap {
-                bytes: base + bad as u64..base + rest.len() as u64,
-                reason,
-                after_mid: last_mid,
-                before_mid: None,
-            });
-            return out;
+        let mut at = match next_intact(rest, bad, last_mid, &mut budget) {
+            Ok(at) => at,
+            Err(why) => {
+                if matches!(why, NotFound::OverBudget) {
+                    reason.push_str(
+                        "; the search for intact records after it gave up at its work bound \
+                         (a log with a record-like header at nearly every offset)",
+                    );
+                }
+                out.gaps.push(Gap {
+                    bytes: base + bad as u64..base + rest.len() as u64,
+                    reason,
+                    after_mid: last_mid,
+                    before_mid: None,
+                });
+                return out;
+            }
         };
         let gap = out.gaps.len();
         out.gaps.push(Gap {
@@ -255,6 +310,24 @@ mod tests {
         corrupt(dir.path(), at[100] + 1, |b| *b = 0xff);
         let got = read_mids(dir.path());
         assert_eq!(got, (1..=300).filter(|&i| i != 101).collect::<Vec<_>>());
+    }
+
+    /// 40 MiB where every offset reads as a 16 MiB record of a known kind that fits: without
+    /// a bound the search would checksum 16 MiB at each of ~24 million offsets.
+    #[test]
+    fn a_header_at_every_offset_stops_the_search_at_its_bound() {
+        let rest = vec![1u8; 40 << 20];
+        let mut records = 0;
+        let r = recover(&rest, 8, "crc mismatch".into(), None, |_, _| records += 1);
+        assert_eq!(records, 0);
+        assert!(!r.recovered_any());
+        assert_eq!(r.gaps.len(), 1);
+        assert_eq!(r.gaps[0].bytes, 8..8 + rest.len() as u64);
+        assert!(
+            r.gaps[0].reason.contains("work bound"),
+            "{}",
+            r.gaps[0].reason
+        );
     }
 
     #[test]
