@@ -9,14 +9,16 @@
 #   BENCH_SKIP_PHP   set: keep the last PHP measurement instead of redoing it
 #
 # Each scenario starts its own server (`--spawn-server`), pinned to CPU 0 while the bench
-# runs on CPU 1 (the bench's defaults on a machine with 2+ CPUs).
+# runs on CPU 1 (the bench's defaults on a machine with 2+ CPUs); the cluster scenario
+# starts a redis-server and three nodes, all on CPU 0 (it needs the Debian package
+# redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BXPUSH_BIN:-target/release/bxpush}
 OUT=${BENCH_OUT:-target/bench}
 MD=${BENCH_MD:-BENCHMARKS.md}
-SCENARIOS=${BENCH_SCENARIOS:-"idle fanout latency sustained storm longpoll sse"}
+SCENARIOS=${BENCH_SCENARIOS:-"idle fanout latency sustained storm longpoll sse cluster"}
 
 [ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
 # `bxpush bench` execs the bxpush-bench binary beside it (crate bench/).

@@ -146,6 +146,11 @@ settings! {
     /// `redis+unix:///path/redis.sock[?db=DB&password=PASSWORD]`.
     store: String => StoreKind = StoreKind::Memory, store, "BXPUSH_STORE",
         clap(hide_env_values = true);
+    /// This node's name in a cluster: its `processUniqueId` in `/server-stat/` and its
+    /// field in Redis's `stats` hash (Node's `processUniqueId`). Default
+    /// `bxpush-<hostname>-<port of --listen-sub>`: unique per host and port, the same
+    /// after a restart.
+    node_id: String => Option<String> = None, crate::node_id::check, "BXPUSH_NODE_ID";
     /// Seconds a long poll is held before 304. Default 40.
     long_poll_timeout: u64 => Duration = Duration::from_secs(40), seconds,
         "BXPUSH_LONG_POLL_TIMEOUT";
@@ -273,6 +278,10 @@ impl Layer {
                 .and_then(|n| n.as_u64())
         };
         l.store = node_storage(v.get("storage"))?;
+        l.node_id = v
+            .get("processUniqueId")
+            .and_then(|p| p.as_str())
+            .map(str::to_string);
         l.message_ttl = num("storage", "messageTTL").map(|n| n.min(u32::MAX as u64) as u32);
         if let Some(ttl) = num("storage", "onlineTTL") {
             // Saturating: a huge value must not wrap round to a few seconds.
@@ -376,6 +385,7 @@ mod tests {
         assert_eq!(c.listen_pub, Config::default().listen_pub);
         assert_eq!(c.signature_key.as_deref(), Some("secret"));
         assert_eq!(c.signature_algo, SignatureAlgo::Sha256);
+        assert_eq!(c.node_id.as_deref(), Some("sub-8010"));
         // The shipped configs misspell messageTTL as messageTLL: Node runs the default.
         assert_eq!(c.message_ttl, 86_400);
         assert_eq!(c.online_ttl, 130);

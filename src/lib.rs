@@ -11,6 +11,7 @@
 //!   per-user channels);
 //! - [`client_config`]: the config the stock Bitrix JS client gets for a user;
 //! - [`config`] and [`runtime`]: settings, and starting and stopping the whole;
+//!   [`node_id`]: the name a node goes by in a cluster;
 //! - [`logging`], [`listen_policy`]: the log for operators, trusted listeners on loopback;
 //! - [`cli`], [`doctor`], [`nginx_snippet`]: the operator's shell commands (`nginx-conf`,
 //!   `doctor`, `send`, `stats`; built with the `cli` feature only).
@@ -33,6 +34,7 @@ pub mod listen_policy;
 pub mod logging;
 pub mod message;
 pub mod nginx_snippet;
+pub mod node_id;
 pub mod protocol;
 pub mod runtime;
 pub mod store;

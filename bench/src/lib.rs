@@ -10,16 +10,21 @@
 //! and out-of-order messages. Progress goes to stderr, a table to stdout, everything to
 //! `--json FILE`. `--render DIR` turns a directory of such JSON files into BENCHMARKS.md.
 //!
+//! The `soak` scenario has a coordinator of its own ([`soak`]), as has `cluster`
+//! ([`cluster`]: a redis-server and several nodes, subscribers spread over them).
+//!
 //! Not covered yet: publishing from PHP through the extension (`BxPush\publish`).
 
 pub mod accounting;
 pub mod body;
+pub mod cluster;
 pub mod floor;
 pub mod http;
 pub mod plan;
 pub mod procstat;
 pub mod publisher;
 pub mod render;
+pub mod render_cluster;
 pub mod soak;
 pub mod worker;
 
@@ -64,10 +69,14 @@ pub enum Scenario {
     /// 19,000 WebSocket subscribers for 30 minutes, 200 reconnecting per second, 5,000
     /// messages/s: memory drift, open files and hub maps after everyone left (run by hand).
     Soak,
+    /// Several nodes sharing one Redis (3 bxpush nodes with --spawn-server): 3,000
+    /// WebSocket subscribers spread over them, publishing on one at 1,000 and 10,000
+    /// messages/s, then a step search for the largest rate with nothing lost.
+    Cluster,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Idle,
         Scenario::Fanout,
         Scenario::Latency,
@@ -76,6 +85,7 @@ impl Scenario {
         Scenario::Longpoll,
         Scenario::Sse,
         Scenario::Soak,
+        Scenario::Cluster,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +98,7 @@ impl Scenario {
             Scenario::Longpoll => "longpoll",
             Scenario::Sse => "sse",
             Scenario::Soak => "soak",
+            Scenario::Cluster => "cluster",
         }
     }
 }
@@ -98,9 +109,11 @@ pub struct BenchArgs {
     /// A standard scenario: sets the defaults below and the targets of the report.
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
-    /// Subscriber address of the server (WebSocket, long polling, SSE). Default 127.0.0.1:8010.
-    #[arg(long = "sub")]
-    pub sub_addr: Option<SocketAddr>,
+    /// Subscriber address of the server (WebSocket, long polling, SSE). Default
+    /// 127.0.0.1:8010. Several (repeat the flag or separate by commas): the nodes of one
+    /// cluster, subscribers spread over them round-robin.
+    #[arg(long = "sub", value_delimiter = ',')]
+    pub sub_addr: Vec<SocketAddr>,
     /// Trusted publish address (`/bitrix/pub/`). Default 127.0.0.1:9010.
     #[arg(long = "pub")]
     pub pub_addr: Option<SocketAddr>,
@@ -220,6 +233,27 @@ pub struct BenchArgs {
     /// Default 2.
     #[arg(long)]
     pub max_drift_pct: Option<f64>,
+    /// Cluster: bxpush nodes started with --spawn-server (and one redis-server). Default 3.
+    #[arg(long)]
+    pub nodes: Option<u32>,
+    /// Cluster: which --sub address is on the node --pub publishes to (0-based), so that
+    /// its subscribers' latency is told apart from the other nodes'. Default: 0 with
+    /// --spawn-server, else none (all count as other nodes, as with Node's publish-only
+    /// processes).
+    #[arg(long)]
+    pub pub_node: Option<u32>,
+    /// Cluster: the rates measured one after the other, messages/s (comma list), each
+    /// for --duration seconds. Default 1000,10000.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// Cluster: seconds of publishing per step of the search for the largest rate with
+    /// nothing lost. Default 3.
+    #[arg(long)]
+    pub step_seconds: Option<f64>,
+    /// Cluster: most steps of that search (doubling, then bisecting); 0 = no search.
+    /// Default 6.
+    #[arg(long)]
+    pub search_steps: Option<u32>,
     /// Run as a worker process (internal).
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -275,6 +309,22 @@ pub struct Settings {
     pub soak_warmup: f64,
     #[serde(default)]
     pub max_drift_pct: f64,
+    /// Every subscriber address (several: the nodes of a cluster, round-robin).
+    #[serde(default)]
+    pub sub_addrs: Vec<SocketAddr>,
+    /// Cluster: nodes spawned (or the number of --sub addresses).
+    #[serde(default)]
+    pub nodes: u32,
+    /// Cluster: the index in `sub_addrs` of the node publishing goes to, if known.
+    #[serde(default)]
+    pub pub_node: Option<u32>,
+    /// Cluster: the fixed rates measured, messages/s.
+    #[serde(default)]
+    pub rates: Vec<f64>,
+    #[serde(default)]
+    pub step_seconds: f64,
+    #[serde(default)]
+    pub search_steps: u32,
     #[serde(skip)]
     pub signature_key: String,
 }
@@ -356,6 +406,27 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
                 a.server_args = vec!["--online-ttl".into(), "5".into()];
             }
         }
+        Scenario::Cluster => {
+            // Each subscriber its own channel, messages round-robin over them: every
+            // message crosses from the publishing node to one subscriber, on whichever
+            // node it is; every node receives every publication (the layout's cost).
+            set(&mut a.transport, Transport::Ws);
+            set(&mut a.subscribers, 3_000);
+            set(&mut a.layout, Layout::Private);
+            set(&mut a.duration, 5.0);
+            set(&mut a.nodes, 3);
+            // Many PHP workers publish at once on a busy portal: one request at a time
+            // per connection would make the publisher, not the cluster, the limit.
+            set(&mut a.pub_conns, 16);
+            // Stored (history in Redis, as the pull module's messages are), expiring
+            // soon so that Redis does not grow through the search.
+            set(&mut a.expiry, 60);
+            set(&mut a.step_seconds, 3.0);
+            set(&mut a.search_steps, 6);
+            if a.rates.is_empty() {
+                a.rates = vec![1_000.0, 10_000.0];
+            }
+        }
         Scenario::Longpoll | Scenario::Sse => {
             set(
                 &mut a.transport,
@@ -394,6 +465,18 @@ impl BenchArgs {
             .map(|n| n.get())
             .unwrap_or(1);
         let spawning = self.spawn_server.is_some();
+        let cluster = self.scenario == Some(Scenario::Cluster);
+        if cluster && !spawning && (self.sub_addr.is_empty() || self.pub_addr.is_none()) {
+            return Err("the cluster scenario needs --spawn-server BXPUSH (it starts redis-server and --nodes nodes), or the cluster's --sub addresses (one per node, comma list) and one --pub".into());
+        }
+        if let Some(k) = self.pub_node {
+            if !spawning && k as usize >= self.sub_addr.len() {
+                return Err(format!(
+                    "--pub-node {k}: there are {} --sub address(es) (0-based index)",
+                    self.sub_addr.len()
+                ));
+            }
+        }
         let subscribers = self.subscribers.unwrap_or(1000);
         let per_worker = self.per_worker.unwrap_or(15_000).max(1);
         let workers = self
@@ -413,7 +496,25 @@ impl BenchArgs {
             scenario: self.scenario,
             sub_addr: self
                 .sub_addr
+                .first()
+                .copied()
                 .unwrap_or_else(|| "127.0.0.1:8010".parse().expect("addr")),
+            nodes: match (spawning, self.nodes) {
+                (true, n) => n.unwrap_or(1).max(1),
+                (false, _) => (self.sub_addr.len() as u32).max(1),
+            },
+            pub_node: self.pub_node.or(spawning.then_some(0)),
+            rates: if self.rates.is_empty() {
+                vec![self.rate.unwrap_or(100.0)]
+            } else {
+                self.rates.clone()
+            }
+            .into_iter()
+            .filter(|r| *r > 0.0)
+            .collect(),
+            step_seconds: self.step_seconds.unwrap_or(3.0).max(0.1),
+            search_steps: self.search_steps.unwrap_or(0),
+            sub_addrs: if spawning { Vec::new() } else { self.sub_addr },
             pub_addr: self
                 .pub_addr
                 .unwrap_or_else(|| "127.0.0.1:9010".parse().expect("addr")),
@@ -594,6 +695,9 @@ pub struct BenchResult {
     /// The soak scenario's figures.
     #[serde(default)]
     pub soak: Option<soak::SoakResult>,
+    /// The cluster scenario's figures.
+    #[serde(default)]
+    pub cluster: Option<cluster::ClusterResult>,
 }
 
 /// Entry of `bxpush bench`.
@@ -630,6 +734,15 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let local = tokio::task::LocalSet::new();
     let mut result = if settings.scenario == Some(Scenario::Soak) {
         local.block_on(&rt, soak::coordinate(settings))?
+    } else if settings.scenario == Some(Scenario::Cluster) {
+        // Interrupted: the run is dropped, and with it the redis-server and the nodes it
+        // started (stopped by pid).
+        local.block_on(&rt, async {
+            tokio::select! {
+                r = cluster::coordinate(settings) => r,
+                sig = interrupted() => Err(format!("{sig}: stopped the servers it started")),
+            }
+        })?
     } else {
         local.block_on(&rt, coordinate(settings))?
     };
@@ -688,6 +801,21 @@ fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// The first SIGINT or SIGTERM, by name.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
 fn progress(t0: Instant, msg: &str) {
     eprintln!("[bench {:7.1}s] {msg}", t0.elapsed().as_secs_f64());
 }
@@ -695,6 +823,12 @@ fn progress(t0: Instant, msg: &str) {
 /// A server started by the bench; stopped (SIGTERM, then SIGKILL) on drop.
 struct SpawnedServer {
     child: Child,
+}
+
+impl SpawnedServer {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for SpawnedServer {
@@ -722,16 +856,29 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn spawn_server(s: &mut Settings) -> Result<SpawnedServer, String> {
+    let (server, sub, publ) = start_server(s, &[])?;
+    s.sub_addr = sub;
+    s.pub_addr = publ;
+    s.server_pid = Some(server.pid());
+    Ok(server)
+}
+
+/// `PATH serve` of `s` on free loopback ports (with `extra` flags), pinned to
+/// `s.server_cpu`, once it listens: the server, its subscriber and publish addresses.
+fn start_server(
+    s: &Settings,
+    extra: &[String],
+) -> Result<(SpawnedServer, SocketAddr, SocketAddr), String> {
     let path = s.spawn_server.clone().expect("spawning");
     let (sub, publ) = (free_port()?, free_port()?);
-    s.sub_addr = format!("127.0.0.1:{sub}").parse().expect("addr");
-    s.pub_addr = format!("127.0.0.1:{publ}").parse().expect("addr");
+    let sub_addr: SocketAddr = format!("127.0.0.1:{sub}").parse().expect("addr");
+    let pub_addr: SocketAddr = format!("127.0.0.1:{publ}").parse().expect("addr");
     let mut cmd = Process::new(&path);
     cmd.arg("serve")
         .arg("--listen-sub")
-        .arg(s.sub_addr.to_string())
+        .arg(sub_addr.to_string())
         .arg("--listen-pub")
-        .arg(s.pub_addr.to_string())
+        .arg(pub_addr.to_string())
         .arg("--signature-key")
         .arg(&s.signature_key)
         .arg("--signature-algo")
@@ -747,52 +894,67 @@ fn spawn_server(s: &mut Settings) -> Result<SpawnedServer, String> {
         cmd.env("BXPUSH_LOG", "warn");
     }
     cmd.args(&s.server_args)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    if let Some(cpus) = &s.server_cpu {
-        let set = procstat::parse_cpus(cpus)?;
-        use std::os::unix::process::CommandExt;
-        // SAFETY: only sched_setaffinity (async-signal-safe) runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || procstat::set_affinity(0, &set).map_err(std::io::Error::other));
-        }
-    }
+    pin_child(&mut cmd, s.server_cpu.as_deref())?;
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {path}: {e}"))?;
-    s.server_pid = Some(child.id());
     let server = SpawnedServer { child };
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if std::net::TcpStream::connect(s.sub_addr).is_ok()
-            && std::net::TcpStream::connect(s.pub_addr).is_ok()
+        if std::net::TcpStream::connect(sub_addr).is_ok()
+            && std::net::TcpStream::connect(pub_addr).is_ok()
         {
-            return Ok(server);
+            return Ok((server, sub_addr, pub_addr));
         }
         if Instant::now() > deadline {
-            return Err(format!("{path} did not start listening on {}", s.sub_addr));
+            return Err(format!("{path} did not start listening on {sub_addr}"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
+/// Between fork and exec of a server the bench starts: pinned to `cpus` if given, and
+/// sent SIGTERM if the bench dies before stopping it (killed with SIGKILL, say), so that
+/// no server outlives the run.
+fn pin_child(cmd: &mut Process, cpus: Option<&str>) -> Result<(), String> {
+    let set = cpus.map(procstat::parse_cpus).transpose()?;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only prctl and sched_setaffinity (async-signal-safe) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            match &set {
+                Some(set) => procstat::set_affinity(0, set).map_err(std::io::Error::other),
+                None => Ok(()),
+            }
+        });
+    }
+    Ok(())
+}
+
 struct WorkerProc {
     child: Child,
-    stdin: ChildStdin,
+    /// Closed first on drop: a worker exits at the end of its commands.
+    stdin: Option<ChildStdin>,
 }
 
 impl WorkerProc {
     fn send(&mut self, cmd: &worker::Command) -> Result<(), String> {
         let line = serde_json::to_string(cmd).expect("serialisable");
-        writeln!(self.stdin, "{line}")
-            .and_then(|_| self.stdin.flush())
+        let stdin = self.stdin.as_mut().ok_or("worker stdin closed")?;
+        writeln!(stdin, "{line}")
+            .and_then(|_| stdin.flush())
             .map_err(|e| format!("worker stdin: {e}"))
     }
 }
 
 impl Drop for WorkerProc {
     fn drop(&mut self) {
+        self.stdin = None;
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -834,7 +996,13 @@ fn spawn_workers(
             path: s.path.clone(),
             connect_concurrency: s.connect_concurrency,
             connect_rate: s.connect_rate / f64::from(s.workers),
-            report_ms: 250,
+            // The cluster's phases wait for their deliveries on these reports.
+            report_ms: if s.scenario == Some(Scenario::Cluster) {
+                100
+            } else {
+                250
+            },
+            sub_addrs: s.sub_addrs.clone(),
         };
         let mut child = Process::new(&exe)
             .arg("--worker")
@@ -864,7 +1032,10 @@ fn spawn_workers(
             }
             let _ = tx.send(FromWorker::Gone(w));
         });
-        out.push(WorkerProc { child, stdin });
+        out.push(WorkerProc {
+            child,
+            stdin: Some(stdin),
+        });
     }
     Ok(out)
 }
@@ -1047,7 +1218,8 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
                 progress_of[w] = p;
             }
             FromWorker::Event(Event::Final(f)) => finals.push(*f),
-            FromWorker::Event(Event::Connected(_)) => {}
+            // Snapshots are asked for by the cluster scenario only.
+            FromWorker::Event(Event::Connected(_)) | FromWorker::Event(Event::Snapshot(_)) => {}
             FromWorker::Gone(w) => return Err(format!("worker {w} exited early")),
         }
         Ok(())
@@ -1390,6 +1562,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         soak: None,
+        cluster: None,
     };
     result.checks = render::checks(&result);
     Ok(result)

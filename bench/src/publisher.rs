@@ -32,7 +32,9 @@ pub struct PubConfig {
     pub mode: PublishMode,
     /// Messages per second.
     pub rate: f64,
-    /// Messages of the run.
+    /// Messages of the run: `first .. first + messages` of the plan's numbering (a run
+    /// that publishes in several phases continues where the last one stopped).
+    pub first: u64,
     pub messages: u64,
     pub size: usize,
     pub expiry: u32,
@@ -48,6 +50,7 @@ impl PubConfig {
             pub_addr: s.pub_addr,
             mode: s.publish_mode,
             rate: s.rate,
+            first: 0,
             messages,
             size: s.message_size,
             expiry: s.expiry,
@@ -186,11 +189,11 @@ pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {
         let (cfg, st, sent) = (cfg.clone(), st.clone(), sent.clone());
         tasks.push(tokio::task::spawn_local(async move {
             let mut conn: Option<HttpConn> = None;
-            let mine = (0..cfg.messages)
+            let mine = (cfg.first..cfg.first + cfg.messages)
                 .filter(|&g| u64::from(cfg.plan.target_of(g).1) % conns == k)
                 .collect::<Vec<u64>>();
             for chunk in mine.chunks(batch as usize) {
-                let at = start + Duration::from_secs_f64(chunk[0] as f64 / cfg.rate);
+                let at = start + Duration::from_secs_f64((chunk[0] - cfg.first) as f64 / cfg.rate);
                 tokio::time::sleep_until(at).await;
                 let late = tokio::time::Instant::now().saturating_duration_since(at);
                 st.lateness
@@ -267,6 +270,7 @@ pub async fn warmup(pub_addr: SocketAddr, plan: &Plan, expiry: u32) -> Result<()
         pub_addr,
         mode: PublishMode::Text,
         rate: 1.0,
+        first: 0,
         messages: 0,
         size: 0,
         expiry,

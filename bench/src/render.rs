@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{floor, BenchResult, Check, Quantiles, Scenario};
 
-fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
+pub(crate) fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
     Check {
         figure: figure.into(),
         target: target.into(),
@@ -15,7 +15,7 @@ fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Chec
     }
 }
 
-fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if v < 1.0 {
         format!("{:.3} ms", v)
     } else {
@@ -30,6 +30,9 @@ fn opt_pct(v: Option<f64>) -> String {
 
 /// The figures of `r`'s scenario against their targets.
 pub fn checks(r: &BenchResult) -> Vec<Check> {
+    if let Some(c) = &r.cluster {
+        return super::render_cluster::checks(r, c);
+    }
     let mut out = Vec::new();
     let s = &r.settings;
     let d = &r.delivery;
@@ -139,7 +142,7 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 Some(errors == 0),
             ));
         }
-        Some(Scenario::Soak) => {}
+        Some(Scenario::Soak) | Some(Scenario::Cluster) => {}
         Some(Scenario::Longpoll) | Some(Scenario::Sse) => {
             out.push(check(
                 &format!(
@@ -288,7 +291,7 @@ fn soak_figures(r: &BenchResult, k: &super::soak::SoakResult) -> Vec<(String, St
     ]
 }
 
-fn q(qs: &Quantiles) -> String {
+pub(crate) fn q(qs: &Quantiles) -> String {
     if qs.count == 0 {
         return "—".into();
     }
@@ -306,6 +309,9 @@ fn q(qs: &Quantiles) -> String {
 fn figures(r: &BenchResult) -> Vec<(String, String)> {
     if let Some(k) = &r.soak {
         return soak_figures(r, k);
+    }
+    if let Some(c) = &r.cluster {
+        return super::render_cluster::figures(r, c);
     }
     let s = &r.settings;
     let mut v: Vec<(String, String)> = Vec::new();
@@ -506,8 +512,12 @@ fn verdict(ok: Option<bool>) -> &'static str {
 }
 
 fn pinning(r: &BenchResult) -> String {
+    let servers = match &r.cluster {
+        Some(c) if c.spawned => format!("servers ({} nodes and redis-server)", c.nodes),
+        _ => "server".into(),
+    };
     format!(
-        "server on CPU {}, bench on CPU {}",
+        "{servers} on CPU {}, bench on CPU {}",
         r.settings.server_cpu.as_deref().unwrap_or("(any)"),
         r.settings.cpu.as_deref().unwrap_or("(any)")
     )
@@ -518,6 +528,13 @@ fn setup(r: &BenchResult) -> String {
     let s = &r.settings;
     let signed = if s.signed { "signed" } else { "unsigned" };
     let mut out = match s.layout {
+        super::plan::Layout::Private if r.cluster.is_some() => format!(
+            "Each subscriber connects with its own {signed} `private:public` descriptor (spec §3.2) \
+             to one of the {} nodes, round-robin; messages go round-robin to those private \
+             channels, every one published on one node (`/bitrix/pub/`, {:?}, {} keep-alive \
+             connections, expiry {} s: stored in Redis), so each crosses the cluster.",
+            s.nodes, s.publish_mode, s.pub_conns, s.expiry
+        ),
         super::plan::Layout::Private => format!(
             "Each subscriber connects with its own {signed} `private:public` descriptor (spec §3.2); \
              messages go round-robin to those private channels."

@@ -502,6 +502,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         soak: Some(soak),
+        cluster: None,
     };
     result.checks = super::render::checks(&result);
     Ok(result)

@@ -69,6 +69,23 @@ pub struct WorkerConfig {
     /// Connection attempts per second for this worker; 0 = as fast as they complete.
     pub connect_rate: f64,
     pub report_ms: u64,
+    /// Several nodes of one cluster: subscriber `i` connects to `sub_addrs[i % len]`
+    /// (round-robin); empty = every subscriber on `sub_addr`.
+    #[serde(default)]
+    pub sub_addrs: Vec<SocketAddr>,
+}
+
+impl WorkerConfig {
+    /// The address subscriber `i` connects to, and its node's index in `sub_addrs`.
+    pub fn node_of(&self, i: u32) -> (SocketAddr, usize) {
+        match self.sub_addrs.len() {
+            0 => (self.sub_addr, 0),
+            n => {
+                let k = i as usize % n;
+                (self.sub_addrs[k], k)
+            }
+        }
+    }
 }
 
 /// Coordinator → worker.
@@ -78,6 +95,9 @@ pub enum Command {
     /// Stop receiving and report: the run published messages `0..published` except
     /// `failed`.
     Finish { published: u64, failed: Vec<u64> },
+    /// Report as `Finish` does, but keep receiving; the latency histograms start afresh
+    /// (one phase of a run that publishes at several rates).
+    Snapshot { published: u64, failed: Vec<u64> },
 }
 
 /// Worker → coordinator.
@@ -87,6 +107,8 @@ pub enum Event {
     Connected(ConnectReport),
     Progress(Progress),
     Final(Box<FinalReport>),
+    /// The answer to [`Command::Snapshot`].
+    Snapshot(Box<FinalReport>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,6 +145,9 @@ pub struct FinalReport {
     pub close_reasons: Vec<String>,
     /// Publish → receive latency histogram, ns: (value, count).
     pub latency: Vec<(u64, u64)>,
+    /// The same per node of `sub_addrs` (one entry when there is one address).
+    #[serde(default)]
+    pub latency_by_node: Vec<Vec<(u64, u64)>>,
     /// Per message of the run: the latest arrival (unix ns minus publish ns) and the
     /// number of arrivals, as hex of 12 little-endian bytes each.
     pub ttld: String,
@@ -154,6 +179,8 @@ const MAX_ERRORS: usize = 20;
 struct Shared {
     cfg: WorkerConfig,
     latency: RefCell<Histogram<u64>>,
+    /// Indexed by the node of `cfg.sub_addrs`.
+    latency_by_node: RefCell<Vec<Histogram<u64>>>,
     connect: RefCell<Histogram<u64>>,
     ttld: RefCell<Vec<(u64, u32)>>,
     delivered: Cell<u64>,
@@ -167,7 +194,9 @@ struct Shared {
     lp_requests: Cell<u64>,
     errors: RefCell<Vec<String>>,
     close_reasons: RefCell<Vec<String>>,
-    results: RefCell<Vec<(u32, Tracker)>>,
+    /// Per subscriber of this worker (`i - cfg.first`): its accounting once connected.
+    /// Here rather than in the subscriber's task so that a snapshot can read it mid-run.
+    trackers: RefCell<Vec<Option<(u32, Tracker)>>>,
     finished: Cell<u64>,
     /// Bench messages of a channel the subscriber is not on.
     foreign: Cell<u64>,
@@ -176,7 +205,8 @@ struct Shared {
 struct SubState {
     index: u32,
     channel: u32,
-    tracker: Tracker,
+    /// Index of its node in `cfg.sub_addrs`.
+    node: usize,
     warm: bool,
     mid: Option<String>,
 }
@@ -210,8 +240,14 @@ impl Shared {
         self.delivered.set(self.delivered.get() + 1);
         let lat = recv_ns.saturating_sub(f.sent_ns).max(1);
         self.latency.borrow_mut().saturating_record(lat);
+        if let Some(h) = self.latency_by_node.borrow_mut().get_mut(st.node) {
+            h.saturating_record(lat);
+        }
         if f.channel == st.channel {
-            st.tracker.observe(f.seq);
+            let k = (st.index - self.cfg.first) as usize;
+            if let Some(Some((_, t))) = self.trackers.borrow_mut().get_mut(k) {
+                t.observe(f.seq);
+            }
         } else {
             // Not this subscriber's channel.
             self.foreign.set(self.foreign.get() + 1);
@@ -276,6 +312,11 @@ async fn run(
     let sh = Rc::new(Shared {
         cfg: cfg.clone(),
         latency: RefCell::new(new_histogram()),
+        latency_by_node: RefCell::new(
+            (0..cfg.sub_addrs.len().max(1))
+                .map(|_| new_histogram())
+                .collect(),
+        ),
         connect: RefCell::new(new_histogram()),
         ttld: RefCell::new(Vec::new()),
         delivered: Cell::new(0),
@@ -289,7 +330,7 @@ async fn run(
         lp_requests: Cell::new(0),
         errors: RefCell::new(Vec::new()),
         close_reasons: RefCell::new(Vec::new()),
-        results: RefCell::new(Vec::new()),
+        trackers: RefCell::new(vec![None; cfg.count as usize]),
         finished: Cell::new(0),
         foreign: Cell::new(0),
     });
@@ -334,6 +375,13 @@ async fn run(
         tokio::select! {
             c = rx.recv() => match c {
                 Some(Some(Command::Finish { published, failed })) => break (published, failed),
+                Some(Some(Command::Snapshot { published, failed })) => {
+                    emit(&Event::Snapshot(Box::new(report(&sh, published, failed, false))));
+                    for h in sh.latency_by_node.borrow_mut().iter_mut() {
+                        h.reset();
+                    }
+                    sh.latency.borrow_mut().reset();
+                }
                 // The coordinator is gone.
                 Some(None) | None => return Ok(()),
             },
@@ -351,6 +399,16 @@ async fn run(
     while sh.finished.get() < u64::from(cfg.count) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    emit(&Event::Final(Box::new(report(
+        &sh, published, failed, true,
+    ))));
+    Ok(())
+}
+
+/// What this worker measured so far, the run having published messages `0..published`
+/// except `failed`; `ttld`: with the per-message arrivals (the final report only).
+fn report(sh: &Shared, published: u64, failed: Vec<u64>, ttld: bool) -> FinalReport {
+    let cfg = &sh.cfg;
     // Failed publishes per channel, as numbers on that channel.
     let mut failed_on: HashMap<u32, Vec<u32>> = HashMap::new();
     for g in failed {
@@ -361,13 +419,13 @@ async fn run(
         v.sort_unstable();
     }
     let mut tally = Tally::default();
-    for (channel, tracker) in sh.results.borrow().iter() {
+    for (channel, tracker) in sh.trackers.borrow().iter().flatten() {
         let expected = cfg.plan.published_on(*channel, published);
         let f = failed_on.get(channel).map(Vec::as_slice).unwrap_or(&[]);
         tally += tracker.tally(expected, f);
     }
     tally.unexpected += sh.foreign.get();
-    let ttld = {
+    let ttld = if ttld {
         let t = sh.ttld.borrow();
         let mut bytes = Vec::with_capacity(t.len() * 12);
         for &(lat, n) in t.iter() {
@@ -375,19 +433,26 @@ async fn run(
             bytes.extend_from_slice(&n.to_le_bytes());
         }
         hex::encode(bytes)
+    } else {
+        String::new()
     };
-    emit(&Event::Final(Box::new(FinalReport {
+    FinalReport {
         worker: cfg.worker,
         tally,
         delivered: sh.delivered.get(),
         closed: sh.closed.get(),
         close_reasons: sh.close_reasons.borrow().clone(),
         latency: histogram_pairs(&sh.latency.borrow()),
+        latency_by_node: sh
+            .latency_by_node
+            .borrow()
+            .iter()
+            .map(histogram_pairs)
+            .collect(),
         ttld,
         longpoll_requests: sh.lp_requests.get(),
         errors: sh.errors.borrow().clone(),
-    })));
-    Ok(())
+    }
 }
 
 /// Decode the `ttld` field of a [`FinalReport`].
@@ -465,7 +530,7 @@ enum Conn {
     Sse(HttpConn, bool),
 }
 
-fn request_line(cfg: &WorkerConfig, query: &str, mid: Option<&str>, sse: bool) -> Vec<u8> {
+fn request_line(cfg: &WorkerConfig, i: u32, query: &str, mid: Option<&str>, sse: bool) -> Vec<u8> {
     let mut target = format!("{}?CHANNEL_ID={query}", cfg.path);
     if cfg.transport.binary() {
         target.push_str("&binaryMode=true");
@@ -477,19 +542,18 @@ fn request_line(cfg: &WorkerConfig, query: &str, mid: Option<&str>, sse: bool) -
     let accept = if sse { "text/event-stream" } else { "*/*" };
     format!(
         "GET {target} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nUser-Agent: bxpush-bench\r\n\r\n",
-        cfg.sub_addr
+        cfg.node_of(i).0
     )
     .into_bytes()
 }
 
 async fn connect(sh: &Shared, i: u32, query: &str) -> Result<Conn, String> {
     let cfg = &sh.cfg;
-    let stream = open(cfg.sub_addr, i)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let addr = cfg.node_of(i).0;
+    let stream = open(addr, i).await.map_err(|e| format!("connect: {e}"))?;
     match cfg.transport {
         Transport::Ws | Transport::WsBinary => {
-            let mut url = format!("ws://{}{}?CHANNEL_ID={query}", cfg.sub_addr, cfg.path);
+            let mut url = format!("ws://{addr}{}?CHANNEL_ID={query}", cfg.path);
             if cfg.transport.binary() {
                 url.push_str("&binaryMode=true");
             }
@@ -509,7 +573,7 @@ async fn connect(sh: &Shared, i: u32, query: &str) -> Result<Conn, String> {
         }
         Transport::Longpoll | Transport::LongpollBinary => {
             let mut c = HttpConn::new(stream);
-            c.send(&request_line(cfg, query, None, false))
+            c.send(&request_line(cfg, i, query, None, false))
                 .await
                 .map_err(|e| format!("long poll request: {e}"))?;
             sh.lp_requests.set(sh.lp_requests.get() + 1);
@@ -517,7 +581,7 @@ async fn connect(sh: &Shared, i: u32, query: &str) -> Result<Conn, String> {
         }
         Transport::Sse => {
             let mut c = HttpConn::new(stream);
-            c.send(&request_line(cfg, query, None, true))
+            c.send(&request_line(cfg, i, query, None, true))
                 .await
                 .map_err(|e| format!("sse request: {e}"))?;
             let head = c.read_head().await.map_err(|e| format!("sse: {e}"))?;
@@ -563,16 +627,16 @@ async fn subscriber(
     let mut st = SubState {
         index: i,
         channel: sh.cfg.plan.tracked_channel(i),
-        tracker: Tracker::default(),
+        node: sh.cfg.node_of(i).1,
         warm: false,
         mid: None,
     };
+    sh.trackers.borrow_mut()[(i - sh.cfg.first) as usize] = Some((st.channel, Tracker::default()));
     match conn {
         Conn::Ws(ws) => ws_loop(&sh, *ws, &mut st, &mut stop).await,
         Conn::LongPoll(c) => longpoll_loop(&sh, c, &query, &mut st, &mut stop).await,
         Conn::Sse(c, chunked) => sse_loop(&sh, c, chunked, &mut st, &mut stop).await,
     }
-    sh.results.borrow_mut().push((st.channel, st.tracker));
     sh.finished.set(sh.finished.get() + 1);
 }
 
@@ -679,7 +743,7 @@ async fn longpoll_loop(
             }
         }
         if c.closed {
-            match open(sh.cfg.sub_addr, st.index).await {
+            match open(sh.cfg.node_of(st.index).0, st.index).await {
                 Ok(s) => {
                     c = HttpConn::new(s);
                 }
@@ -689,7 +753,7 @@ async fn longpoll_loop(
                 }
             }
         }
-        let req = request_line(&sh.cfg, query, st.mid.as_deref(), false);
+        let req = request_line(&sh.cfg, st.index, query, st.mid.as_deref(), false);
         if let Err(e) = c.send(&req).await {
             sh.closed(format!("long poll send: {e}"));
             return;

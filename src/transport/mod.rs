@@ -70,7 +70,8 @@ impl App {
             max_messages_per_request: config.max_messages_per_request,
             max_channels_per_request: config.max_channels_per_request,
         };
-        let process_unique_id = format!("bxpush-{}", config.listen_sub.port());
+        let process_unique_id =
+            crate::node_id::resolve(config.node_id.as_deref(), config.listen_sub.port());
         Self {
             hub,
             config,
