@@ -930,7 +930,9 @@ fn search_end(search: &StepSearch, phases: &[&PhaseResult]) -> String {
             p.outcome.map_or("?", |o| o.describe()),
             p.published_per_sec,
             p.tally.lost,
-            if search.steps >= search.max_steps {
+            if search.max_steps == 0 {
+                "; no search (--search-steps 0)"
+            } else if search.steps >= search.max_steps {
                 "; step limit reached"
             } else {
                 ""

@@ -693,6 +693,10 @@ fn reproduce(r: &BenchResult) -> String {
         }
         if i == 0 {
             parts.push("target/release/bxpush".into());
+            // `bxpush bench ARGS` execs `bxpush-bench ARGS`: what ran is `bxpush bench`.
+            if a.ends_with("bxpush-bench") {
+                parts.push("bench".into());
+            }
             continue;
         }
         if let Some(idx) = a.find("target/release/") {
