@@ -125,7 +125,7 @@ pub fn figures(r: &BenchResult, c: &ClusterResult) -> Vec<(String, String)> {
     } else {
         format!("{} node(s) given: {}", c.nodes, c.sub_addrs.join(", "))
     };
-    v.push(("cluster".into(), nodes));
+    v.push(("nodes".into(), nodes));
     v.push((
         "subscribers".into(),
         format!(
