@@ -148,7 +148,7 @@ impl<'a> Worker<'a> {
         let n = self.cfg.owners.len();
         self.next = (self.next + 1) % n;
         self.failures += 1;
-        if self.failures % n == 0 {
+        if self.failures.is_multiple_of(n) {
             self.pause(self.backoff);
             self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         }
