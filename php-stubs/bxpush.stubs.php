@@ -9,7 +9,9 @@
  * @ini bxpush.server "/run/bxpush/php.sock"
  *      Where the owner process (`bxpush serve --listen-php`, or `BxPush\Server::run()`)
  *      takes events from PHP workers: a unix socket path (`/path`, `unix:/path`) or
- *      `IP:port` (TCP; frames are authenticated with the signature key).
+ *      `IP:port` (TCP; frames are authenticated with the signature key); or several,
+ *      comma-separated, in order of preference: a worker fails over to the next when its
+ *      owner fails (exactly once across owners with the Redis engine).
  * @ini bxpush.signature_key ""
  *      The pull module's signature key (= `bxpush serve --signature-key`). Signs and
  *      verifies channels; per-user channels are derived from it.
@@ -156,7 +158,8 @@ namespace BxPush {
      *
      * @return array{version: string, pid: int, hosting: bool, sub?: string, pub?: string,
      *     server: string, forwarder: bool, forwarder_stats?: array{connected: bool, submitted: int,
-     *     acked: int, spooled: int, replayed: int, queued: int, rejected: int}, queued_events: int,
+     *     acked: int, spooled: int, replayed: int, queued: int, rejected: int, owner: ?string,
+     *     failovers: int}, queued_events: int,
      *     submitted_in_request: bool}
      */
     function status(): array {}

@@ -215,6 +215,11 @@ pub fn status() -> Vec<(&'static str, Zval)> {
                 let _ = a.insert("replayed", st.replayed as i64);
                 let _ = a.insert("queued", st.queued as i64);
                 let _ = a.insert("rejected", st.rejected as i64);
+                // The owner of the list (bxpush.server) in use now, and how often the
+                // forwarder moved to another one.
+                let owner = st.owner.and_then(|i| fw.config().owners.all().get(i));
+                let _ = a.insert("owner", owner.map(ToString::to_string));
+                let _ = a.insert("failovers", st.failovers as i64);
             }
             out.push(("forwarder_stats", z));
         }

@@ -114,10 +114,10 @@ pub fn query(q: Query, timeout: Duration) -> Result<Reply, String> {
     }
     let s = settings::get();
     let cfg = s.forwarder()?;
-    forward::query(&cfg.target, cfg.signature_key.as_deref(), q, timeout).map_err(|e| {
+    forward::query_owners(&cfg.owners, cfg.signature_key.as_deref(), q, timeout).map_err(|e| {
         format!(
             "cannot reach the bxpush server at {} (bxpush.server): {e}",
-            cfg.target
+            cfg.owners
         )
     })
 }
@@ -130,7 +130,27 @@ pub fn request_end() {
     }
     if let Some(fw) = existing_forwarder() {
         let _ = fw.flush(settings::get().flush_timeout());
+        note_failover(&fw);
     }
+}
+
+/// The first failover between owners of this process is logged (PHP's error log, once):
+/// it is exactly-once only when the owners share the Redis engine, which a worker cannot
+/// see from here. (The forwarder thread cannot log itself: PHP's logger is for the PHP
+/// thread only.)
+fn note_failover(fw: &Forwarder) {
+    static NOTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let st = fw.stats();
+    if st.failovers == 0 || NOTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let to = st
+        .owner
+        .and_then(|i| fw.config().owners.all().get(i))
+        .map_or_else(|| "the next owner".to_string(), ToString::to_string);
+    crate::php::log_notice(&format!(
+        "bxpush: this worker failed over to {to} (bxpush.server); events move between owners exactly once only when every owner runs the Redis engine (bxpush serve --store redis://...) on one Redis"
+    ));
 }
 
 /// MSHUTDOWN: stop the forwarder of this pid (bounded) and the hosted runtime.

@@ -149,6 +149,10 @@ unsafe extern "C" fn module_info(module: *mut ModuleEntry) {
                     "forwarder connected",
                     if st.connected { "yes" } else { "no" }
                 );
+                if let Some(owner) = st.owner.and_then(|i| fw.config().owners.all().get(i)) {
+                    info_table_row!("forwarder owner", owner.to_string());
+                }
+                info_table_row!("forwarder failovers", st.failovers.to_string());
                 info_table_row!("forwarder queued", st.queued.to_string());
                 info_table_row!("forwarder acked", st.acked.to_string());
                 info_table_row!("forwarder spooled", st.spooled.to_string());

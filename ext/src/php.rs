@@ -165,6 +165,18 @@ pub fn warning(msg: &str) {
     }
 }
 
+extern "C" {
+    /// PHP's logger (`error_log` / the SAPI's log), what `php_log_err()` expands to.
+    fn php_log_err_with_severity(message: *const std::ffi::c_char, syslog_type: c_int);
+}
+
+/// One line in PHP's error log (not shown to the visitor, unlike a warning).
+pub fn log_notice(msg: &str) {
+    let msg = CString::new(msg.replace('\0', "?")).unwrap_or_default();
+    // SAFETY: a NUL-terminated message; 5 = LOG_NOTICE, what php_log_err() passes.
+    unsafe { php_log_err_with_severity(msg.as_ptr(), 5) };
+}
+
 /// `$_SERVER[$key]` as a string, if set and non-empty.
 pub fn server_var(key: &str) -> Option<String> {
     let pg = ProcessGlobals::get();

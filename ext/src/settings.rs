@@ -22,8 +22,7 @@ use bxcore::forward::config::{
     DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_ITEMS,
     DEFAULT_SERVER, DEFAULT_SPOOL_DIR,
 };
-use bxcore::forward::ForwarderConfig;
-use bxcore::handoff::PhpTarget;
+use bxcore::forward::{ForwarderConfig, Owners};
 use bxcore::protocol::{SignatureAlgo, Signer};
 
 /// Every setting: name, default, who may change it, and its documentation (also in
@@ -190,11 +189,11 @@ impl Settings {
     fn rebuild_forwarder(&mut self) {
         self.forwarder = self
             .server
-            .parse::<PhpTarget>()
+            .parse::<Owners>()
             .map_err(|e| format!("bxpush.server: {e}"))
-            .map(|target| {
+            .map(|owners| {
                 Arc::new(ForwarderConfig {
-                    target,
+                    owners,
                     signature_key: (!self.signature_key.is_empty())
                         .then(|| self.signature_key.clone()),
                     spool_dir: PathBuf::from(&self.spool_dir),

@@ -12,10 +12,12 @@
 //!   reconnect with back-off, then what local channels missed is read back.
 //!
 //! Files: [`engine`] (the task: connection, stream, sequencer, recovery), [`presence`]
-//! (online keys and the `stats` hash, once a second), [`sequencer`], and this file (the
-//! shared state and the hub-facing calls).
+//! (online keys and the `stats` hash, once a second), [`sequencer`], `handoff` (the PHP
+//! owners' shared marks and tag watches), and this file (the shared state and the
+//! hub-facing calls).
 
 pub mod engine;
+mod handoff;
 pub mod presence;
 pub mod sequencer;
 
@@ -28,10 +30,11 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 
-use crate::hub::{ClusterEngine, Hub, Subscriber};
+use crate::hub::{ClusterEngine, HandoffMark, Hub, PublishError, Subscriber, WatchChange};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, MessageId};
-use crate::store::redis::{conn, layout, RedisConn, RedisUrl};
+use crate::store::redis::conn::{self, Fenced};
+use crate::store::redis::{layout, RedisConn, RedisUrl};
 
 pub use sequencer::Sequencer;
 
@@ -55,6 +58,10 @@ pub struct ClusterCounters {
     pub outages: AtomicU64,
     /// Messages read back for local channels after an outage.
     pub caught_up: AtomicU64,
+    /// Tag watch pairs in Redis after the last add (all owners').
+    pub watch_pairs: AtomicU64,
+    /// Tag watch pairs dropped by the bound (by this node's adds).
+    pub watches_evicted: AtomicU64,
 }
 
 pub struct Cluster {
@@ -184,6 +191,8 @@ impl Cluster {
             "refused": g(&c.refused),
             "outages": g(&c.outages),
             "caughtUp": g(&c.caught_up),
+            "watchPairs": g(&c.watch_pairs),
+            "watchesEvicted": g(&c.watches_evicted),
         })
     }
 }
@@ -211,35 +220,82 @@ impl ClusterEngine for Cluster {
         expiry: u32,
         now_ms: u64,
         sender: Sender,
-    ) -> io::Result<Arc<Message>> {
+        mark: Option<HandoffMark>,
+    ) -> Result<Arc<Message>, PublishError> {
         if self.degraded.load(Ordering::Acquire) {
-            return Err(self.refuse(unavailable("degraded")));
+            return Err(PublishError::History(self.refuse(unavailable("degraded"))));
         }
         let Some(mut conn) = self.current() else {
-            return Err(self.refuse(unavailable("not connected yet")));
+            return Err(PublishError::History(
+                self.refuse(unavailable("not connected yet")),
+            ));
         };
         let uid = self.uid.clone();
         let result = self.block_on(async move {
             let mid = conn.allocate_mid((now_ms / 1000) as u32).await?;
             let msg = Message::new(mid, receivers, body, expiry, now_ms, sender);
-            match conn.store_and_publish(&msg, &uid).await {
-                Ok(()) => Ok(Arc::new(msg)),
-                // The EXEC reply was lost: it may have run. A stored message says so for
-                // certain (same connection, so asked after the EXEC); then it is published
-                // and must not be refused (a retry would store it twice).
-                Err(e) if msg.expiry > 0 && reply_lost(&e) => {
-                    match conn.message_exists(&msg.mid).await {
-                        Ok(true) => Ok(Arc::new(msg)),
+            let written = match mark {
+                None => conn.store_and_publish(&msg, &uid).await.map(|()| None),
+                Some(m) => {
+                    let commands = conn::publish_commands(&msg, &uid);
+                    let f = conn.fenced(m.origin, m.seq, &commands).await;
+                    f.map(|f| match f {
+                        Fenced::Applied => None,
+                        Fenced::AlreadyAt(at) => Some(at),
+                    })
+                }
+            };
+            match written {
+                Ok(None) => Ok(Ok(Arc::new(msg))),
+                // Its id is burnt: the sequencers give the gap up after their hold.
+                Ok(Some(at)) => Ok(Err(at)),
+                // The reply was lost: the write may have run. Asked on the same
+                // connection (so after it ran or was discarded): a hand-off item's mark
+                // says so for every message, a stored message's key for the others; then
+                // it is published and must not be refused (a retry would apply it twice).
+                Err(e) if reply_lost(&e) => {
+                    let done = match mark {
+                        Some(m) => conn.handoff_mark(m.origin).await.map(|at| at >= m.seq),
+                        None if msg.expiry > 0 => conn.message_exists(&msg.mid).await,
+                        None => Ok(false),
+                    };
+                    match done {
+                        Ok(true) => Ok(Ok(Arc::new(msg))),
                         _ => Err(e),
                     }
                 }
                 Err(e) => Err(e),
             }
         });
-        result.map_err(|e| {
-            self.suspect.notify_one();
-            self.refuse(unavailable(e))
-        })
+        match result {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(at)) => Err(PublishError::AlreadyApplied(at)),
+            Err(e) => {
+                self.suspect.notify_one();
+                Err(PublishError::History(self.refuse(unavailable(e))))
+            }
+        }
+    }
+
+    fn handoff_mark(&self, origin: u64) -> io::Result<u64> {
+        self.read_handoff_mark(origin)
+    }
+
+    fn move_handoff_mark(&self, mark: HandoffMark) -> io::Result<Option<u64>> {
+        self.fence_handoff_mark(mark)
+    }
+
+    fn watch_change(
+        &self,
+        change: &WatchChange,
+        now: u64,
+        mark: Option<HandoffMark>,
+    ) -> io::Result<Option<u64>> {
+        self.change_watches(change, now, mark)
+    }
+
+    fn watch_users(&self, tags: &[String], now: u64) -> io::Result<Vec<i64>> {
+        self.watchers(tags, now)
     }
 
     fn resume(&self, sub: Arc<Subscriber>, after: MessageId) {

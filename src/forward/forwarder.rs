@@ -92,6 +92,10 @@ pub struct ForwarderStats {
     pub rejected: u64,
     /// This forwarder's origin id.
     pub origin: u64,
+    /// Index in the owner list (`bxpush.server`) of the owner connected to now.
+    pub owner: Option<usize>,
+    /// Connections made to another owner than the previous one (failovers).
+    pub failovers: u64,
 }
 
 /// The worker-side hand-off (see [`crate::forward`]). Cheap to share: `Arc<Forwarder>`.
@@ -327,7 +331,9 @@ impl Forwarder {
         let st = sh.state.lock();
         s.queued = st.queue.len();
         s.connected = st.connected;
+        s.owner = st.owner;
         drop(st);
+        s.failovers = sh.failovers.load(Ordering::Relaxed);
         s.submitted = sh.submitted.load(Ordering::Relaxed);
         s.acked = sh.acked.load(Ordering::Relaxed);
         s.spooled = sh.spooled.load(Ordering::Relaxed);

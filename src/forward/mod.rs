@@ -36,7 +36,7 @@ pub mod registry;
 pub mod spool;
 mod thread;
 
-pub use config::ForwarderConfig;
+pub use config::{ForwarderConfig, Owners};
 pub use forwarder::{FlushReport, Forwarder, ForwarderStats, SubmitError, MAX_ITEM_BYTES};
-pub use query::query;
+pub use query::{query, query_owners};
 pub use registry::PerProcess;

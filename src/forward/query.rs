@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::link::Link;
+use super::Owners;
 use crate::handoff::wire::Frame;
 use crate::handoff::{PhpTarget, Query, Reply};
 
@@ -36,4 +37,34 @@ pub fn query(
             }
         }
     }
+}
+
+/// [`query`] to the first owner of `owners` that answers, in list order, all within
+/// `timeout` (a refused connect fails at once, so a dead first owner costs little).
+/// The error names every owner tried.
+pub fn query_owners(
+    owners: &Owners,
+    signature_key: Option<&str>,
+    q: Query,
+    timeout: Duration,
+) -> io::Result<Reply> {
+    let deadline = Instant::now() + timeout;
+    let mut errors = Vec::new();
+    for owner in owners.all() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match query(owner, signature_key, q.clone(), left) {
+            Ok(r) => return Ok(r),
+            Err(e) if owners.len() == 1 => return Err(e),
+            Err(e) => errors.push((e.kind(), format!("{owner}: {e}"))),
+        }
+    }
+    let kind = errors.last().map_or(io::ErrorKind::TimedOut, |e| e.0);
+    let texts: Vec<String> = errors.into_iter().map(|e| e.1).collect();
+    Err(io::Error::new(
+        kind,
+        format!("no owner answered ({})", texts.join("; ")),
+    ))
 }

@@ -38,6 +38,8 @@ pub(super) struct State {
     /// The thread has exited.
     pub(super) done: bool,
     pub(super) connected: bool,
+    /// Index in `owners` of the owner connected to.
+    pub(super) owner: Option<usize>,
     pub(super) last_error: Option<String>,
 }
 
@@ -54,6 +56,8 @@ pub(super) struct Shared {
     pub(super) spooled: AtomicU64,
     pub(super) replayed: AtomicU64,
     pub(super) rejected: AtomicU64,
+    /// Connections made to another owner than the previous one.
+    pub(super) failovers: AtomicU64,
 }
 
 impl Shared {
@@ -70,6 +74,7 @@ impl Shared {
                 closed: false,
                 done: false,
                 connected: false,
+                owner: None,
                 last_error: None,
             }),
             work: Condvar::new(),
@@ -81,6 +86,7 @@ impl Shared {
             spooled: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
         }
     }
 

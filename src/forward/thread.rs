@@ -1,9 +1,17 @@
 //! The forwarder thread: connect, replay the spool directory, send batches of the queue,
 //! take acknowledgements; back off after failures. Plain std, all signals blocked; every
 //! wait is bounded and notices a stop within [`super::link::SLICE`].
+//!
+//! Several owners (`bxpush.server = "a,b"`): the thread stays on the owner it is connected
+//! to while it works. When that owner fails (connect refused or timed out, reset, no ack,
+//! an Error frame that ends the connection: shutting down, disk full, Redis unreachable)
+//! the next connection goes to the next owner of the list, wrapping around; the back-off
+//! pause comes only after every owner failed once in a row, so a failover costs one
+//! connect, not a pause. An earlier owner is used again only by the same rule (when the
+//! current one fails), never probed while the current one works: no ping-pong.
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +29,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// The once-per-process note about failing over between owners (see [`Worker::connect`]).
+static FAILOVER_NOTED: AtomicBool = AtomicBool::new(false);
+
 /// The forwarder thread.
 pub(super) fn run(shared: Arc<Shared>, cfg: Arc<ForwarderConfig>, origin: u64) {
     crate::handoff::block_signals_in_this_thread();
@@ -31,11 +42,15 @@ pub(super) fn run(shared: Arc<Shared>, cfg: Arc<ForwarderConfig>, origin: u64) {
         origin,
         backoff: BACKOFF_MIN,
         stuck: Default::default(),
+        next: 0,
+        failures: 0,
+        last_owner: None,
     };
     w.main_loop();
     let mut st = sh.state.lock();
     st.done = true;
     st.connected = false;
+    st.owner = None;
     drop(st);
     sh.progress.notify_all();
 }
@@ -48,6 +63,12 @@ struct Worker<'a> {
     /// Spool files replayed but impossible to delete (another user's, read-only
     /// directory): not replayed again by this forwarder.
     stuck: std::collections::HashSet<String>,
+    /// Index (in `cfg.owners`) of the owner connected to, or to connect to next.
+    next: usize,
+    /// Owner failures since the last acknowledged batch: a pause after each full round.
+    failures: usize,
+    /// The owner of the previous connection (a different one now is a failover).
+    last_owner: Option<usize>,
 }
 
 enum Step {
@@ -108,23 +129,44 @@ impl<'a> Worker<'a> {
                 link = None;
                 let mut st = self.sh.state.lock();
                 st.connected = false;
+                st.owner = None;
                 // What was in flight is unacknowledged: send it again (the owner skips
                 // what it applied; Welcome tells us that on reconnect).
                 st.sent_upto = st.acked_seq;
                 drop(st);
                 // An owner that accepts and then fails (disk full, shutting down) must not
-                // be hammered: back off as after a failed connect.
-                self.pause(self.backoff);
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                // be hammered: the next owner is tried, and after a full round of failures
+                // the thread backs off as after a failed connect.
+                self.owner_failed();
             }
         }
+    }
+
+    /// The current owner failed: the next connection goes to the next owner of the
+    /// list; once every owner failed in a row, pause (doubling) before going on.
+    fn owner_failed(&mut self) {
+        let n = self.cfg.owners.len();
+        self.next = (self.next + 1) % n;
+        self.failures += 1;
+        if self.failures.is_multiple_of(n) {
+            self.pause(self.backoff);
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// A batch was acknowledged: the owner works.
+    fn owner_works(&mut self) {
+        self.backoff = BACKOFF_MIN;
+        self.failures = 0;
     }
 
     fn connect(&mut self) -> Option<Link<'a>> {
         let now = Instant::now();
         let connect_deadline = now + self.cfg.connect_timeout;
+        let cfg = self.cfg;
+        let owner = &cfg.owners.all()[self.next];
         let result = Link::connect(
-            &self.cfg.target,
+            owner,
             self.cfg.signature_key.as_deref(),
             self.origin,
             connect_deadline,
@@ -140,15 +182,34 @@ impl<'a> Worker<'a> {
                 // applied (an ack lost with the old connection) is done.
                 st.sent_upto = st.acked_seq.max(applied);
                 self.sh.on_ack(&mut st, applied);
+                st.owner = Some(self.next);
+                drop(st);
+                if self.last_owner.is_some_and(|o| o != self.next) {
+                    self.sh.failovers.fetch_add(1, Ordering::Relaxed);
+                    if !FAILOVER_NOTED.swap(true, Ordering::Relaxed) {
+                        // Once per process: the operator should know that a failover is
+                        // exactly-once only when the owners share their marks (Redis).
+                        tracing::warn!(owner = %owner, "bxpush forwarder failed over to another owner; items move between owners exactly once only when every owner runs the Redis engine (--store redis://) on one Redis");
+                    }
+                }
+                self.last_owner = Some(self.next);
                 Some(link)
             }
             Err(e) => {
                 if !self.stopping() {
-                    self.sh.note_error(&e);
+                    // With several owners the error says which one failed.
+                    match cfg.owners.len() {
+                        1 => self.sh.note_error(&e),
+                        _ => self
+                            .sh
+                            .note_error(format_args!("owner {owner} (bxpush.server): {e}")),
+                    }
                 }
-                self.sh.state.lock().connected = false;
-                self.pause(self.backoff);
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                let mut st = self.sh.state.lock();
+                st.connected = false;
+                st.owner = None;
+                drop(st);
+                self.owner_failed();
                 None
             }
         }
@@ -265,7 +326,7 @@ impl<'a> Worker<'a> {
                 Instant::now() + ACK_TIMEOUT,
             )?;
             self.await_ack(link, file.origin, last)?;
-            self.backoff = BACKOFF_MIN;
+            self.owner_works();
             off += chunk;
             self.sh.replayed.fetch_add(chunk as u64, Ordering::Relaxed);
         }
@@ -347,7 +408,7 @@ impl<'a> Worker<'a> {
             Instant::now() + ACK_TIMEOUT,
         )?;
         self.await_ack(link, self.origin, last)?;
-        self.backoff = BACKOFF_MIN;
+        self.owner_works();
         Ok(Step::Next)
     }
 }

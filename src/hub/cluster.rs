@@ -11,6 +11,9 @@
 //!   released meanwhile is kept aside for it), and the engine reads its history outside
 //!   the lock and hands it to [`Hub::finish_resume`], which merges the two under the lock.
 //!
+//! - tag watches ([`Hub::watch_change`], [`Hub::watch_users`]) live in Redis, shared by
+//!   every owner, instead of the hub's registry.
+//!
 //! The hub lock still covers only local work; no Redis call happens under it.
 
 use std::collections::HashMap;
@@ -24,11 +27,36 @@ use super::{CloseReason, Hub, PublishError, Subscriber};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, MessageId};
 
+/// A PHP hand-off item's place in its worker's sequence (DESIGN.md "Exactly-once"):
+/// with the Redis engine, applying it moves the origin's mark in Redis in the same atomic
+/// step as the item's write, so every owner sharing the Redis skips it afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffMark {
+    pub origin: u64,
+    pub seq: u64,
+}
+
+/// A change of the tag watches (`CPullWatch`): kept in the hub's registry, or in Redis
+/// with the engine (shared by every owner of the cluster).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchChange {
+    /// `user` watches each of `tags` for `ttl` seconds (adding or extending).
+    Add {
+        user: i64,
+        tags: Vec<String>,
+        ttl: u32,
+    },
+    /// `user` stops watching `tag`, or every tag when `None`.
+    Delete { user: i64, tag: Option<String> },
+}
+
 /// What the hub needs from the Redis engine. Implemented by `crate::cluster::Cluster`.
 pub trait ClusterEngine: Send + Sync {
     /// Allocate the message's id from the cluster counter, store it (expiry > 0) and
     /// publish its notification; return once Redis answered the `EXEC`. Blocking: called
-    /// from the publishing gate, which is synchronous.
+    /// from the publishing gate, which is synchronous. With a hand-off `mark`, the writes
+    /// and the mark's move are one atomic step that does nothing when the mark is already
+    /// at or above the item ([`PublishError::AlreadyApplied`]).
     fn publish(
         &self,
         receivers: Receivers,
@@ -36,7 +64,25 @@ pub trait ClusterEngine: Send + Sync {
         expiry: u32,
         now_ms: u64,
         sender: Sender,
-    ) -> io::Result<Arc<Message>>;
+        mark: Option<HandoffMark>,
+    ) -> Result<Arc<Message>, PublishError>;
+    /// The shared mark of hand-off origin `origin` (0: none), for a worker's Welcome.
+    fn handoff_mark(&self, origin: u64) -> io::Result<u64>;
+    /// Move `mark.origin`'s shared mark to `mark.seq` unless it is there already: for
+    /// hand-off items that write nothing to Redis themselves (tag watches, a tag publish
+    /// nobody watches). `Ok(None)`: moved, apply the item; `Ok(Some(m))`: another owner
+    /// applied it (the mark is at `m` ≥ seq), skip it.
+    fn move_handoff_mark(&self, mark: HandoffMark) -> io::Result<Option<u64>>;
+    /// Apply a tag watch change in Redis at `now`; with a hand-off `mark`, atomically
+    /// with the mark's move (the answer is [`ClusterEngine::move_handoff_mark`]'s).
+    fn watch_change(
+        &self,
+        change: &WatchChange,
+        now: u64,
+        mark: Option<HandoffMark>,
+    ) -> io::Result<Option<u64>>;
+    /// Users watching any of `tags` at `now` (sorted, distinct), from Redis.
+    fn watch_users(&self, tags: &[String], now: u64) -> io::Result<Vec<i64>>;
     /// Read what `sub` missed after `after` and hand it to [`Hub::finish_resume`]
     /// (asynchronously, retried until Redis answers or the subscriber is gone).
     fn resume(&self, sub: Arc<Subscriber>, after: MessageId);
@@ -92,6 +138,7 @@ impl Hub {
     }
 
     /// The publishing gate's Redis branch (receivers already distinct and non-empty).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn publish_clustered(
         &self,
         engine: &Arc<dyn ClusterEngine>,
@@ -100,14 +147,40 @@ impl Hub {
         body: Bytes,
         sender: Sender,
         label: &str,
+        mark: Option<HandoffMark>,
     ) -> Result<Arc<Message>, PublishError> {
         let now = super::now_ms();
-        let msg = engine
-            .publish(receivers, body, expiry, now, sender)
-            .map_err(PublishError::History)?;
+        let msg = engine.publish(receivers, body, expiry, now, sender, mark)?;
         self.counters.published.fetch_add(1, Ordering::Relaxed);
         self.counters.count_message(label, now / 1000);
         Ok(msg)
+    }
+
+    /// Apply a tag watch change: to the hub's registry, or with the engine to Redis (see
+    /// [`ClusterEngine::watch_change`]; without it `mark` is the caller's business and
+    /// the answer is always `Ok(None)`).
+    pub fn watch_change(
+        &self,
+        change: WatchChange,
+        now: u64,
+        mark: Option<HandoffMark>,
+    ) -> io::Result<Option<u64>> {
+        if let Some(engine) = self.cluster.get() {
+            return engine.watch_change(&change, now, mark);
+        }
+        match change {
+            WatchChange::Add { user, tags, ttl } => self.watches.add(user, &tags, ttl, now),
+            WatchChange::Delete { user, tag } => self.watches.delete(user, tag.as_deref()),
+        }
+        Ok(None)
+    }
+
+    /// Users watching any of `tags` at `now`: the hub's registry, or Redis.
+    pub fn watch_users(&self, tags: &[String], now: u64) -> io::Result<Vec<i64>> {
+        match self.cluster.get() {
+            Some(engine) => engine.watch_users(tags, now),
+            None => Ok(self.watches.users(tags, now)),
+        }
     }
 
     /// Everything up to `mid` is known published: the sequencer (re)started after it.

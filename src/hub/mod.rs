@@ -27,7 +27,7 @@ use crate::message::Message;
 use crate::protocol::{ChannelKey, MessageId};
 use crate::store::Store;
 
-pub use cluster::ClusterEngine;
+pub use cluster::{ClusterEngine, HandoffMark, WatchChange};
 pub use publish::{Publish, PublishError};
 pub use stats::Counters;
 pub use subscriber::{CloseReason, Subscriber};

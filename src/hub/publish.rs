@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{now_ms, Hub};
+use super::{now_ms, HandoffMark, Hub};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, ErrorCode, Incoming};
 
@@ -36,6 +36,9 @@ pub struct Publish {
     /// ones are counted as `unknown`.
     pub label: String,
     pub sender: Sender,
+    /// A PHP hand-off item's (origin, seq): with the Redis engine the gate's write moves
+    /// the origin's shared mark atomically with the message (hub/cluster.rs).
+    pub handoff: Option<HandoffMark>,
 }
 
 impl Publish {
@@ -47,7 +50,14 @@ impl Publish {
             expiry,
             label,
             sender: Sender::Backend,
+            handoff: None,
         }
+    }
+
+    /// The same publish, applying hand-off item `mark` (see [`Publish::handoff`]).
+    pub fn with_handoff(mut self, mark: HandoffMark) -> Self {
+        self.handoff = Some(mark);
+        self
     }
 
     /// A message of a protobuf `incomingMessages` request, published as `sender`.
@@ -58,6 +68,7 @@ impl Publish {
             expiry: m.expiry,
             label: m.label,
             sender,
+            handoff: None,
         }
     }
 }
@@ -72,6 +83,9 @@ pub enum PublishError {
     History(io::Error),
     /// A client publish over its publisher's or a receiver's rate quota.
     Quota,
+    /// The hand-off item was applied already (by another owner sharing the Redis): its
+    /// origin's mark is at this seq, at or above the item's. Nothing was published.
+    AlreadyApplied(u64),
 }
 
 impl PublishError {
@@ -79,7 +93,7 @@ impl PublishError {
     pub fn code(&self) -> ErrorCode {
         match self {
             PublishError::NoReceivers => ErrorCode::NoChannels,
-            PublishError::History(_) => ErrorCode::NotStored,
+            PublishError::History(_) | PublishError::AlreadyApplied(_) => ErrorCode::NotStored,
             PublishError::Quota => ErrorCode::QuotaExceeded,
         }
     }
@@ -91,6 +105,12 @@ impl std::fmt::Display for PublishError {
             PublishError::NoReceivers => f.write_str("publish without receivers"),
             PublishError::History(e) => write!(f, "history write failed: {e}"),
             PublishError::Quota => f.write_str("client publish rate quota exceeded"),
+            PublishError::AlreadyApplied(m) => {
+                write!(
+                    f,
+                    "hand-off item applied already (its origin's mark is {m})"
+                )
+            }
         }
     }
 }
@@ -112,7 +132,8 @@ impl Hub {
         }
         let expiry = p.expiry.min(self.opts.max_ttl);
         if let Some(engine) = self.cluster.get() {
-            return self.publish_clustered(engine, receivers, expiry, p.body, p.sender, &p.label);
+            let (body, sender, mark) = (p.body, p.sender, p.handoff);
+            return self.publish_clustered(engine, receivers, expiry, body, sender, &p.label, mark);
         }
         // A body to keep gets its own allocation of its own size: the bytes handed in
         // are a slice of a bigger buffer (hyper's read buffer, a PHP batch frame of up

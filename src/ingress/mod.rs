@@ -12,6 +12,12 @@
 //! shutdown; origins idle for more than 24 h are forgotten. A graceful restart therefore
 //! never applies an item twice; a kill -9 can re-apply what was applied during the last
 //! unpersisted second if a worker resends it (its ack was lost, or its spool copy remained).
+//!
+//! With the Redis engine the marks are shared by every owner on that Redis (a worker may
+//! fail over between owners, DESIGN.md "Several owners"): each item moves its origin's
+//! mark in Redis in the same atomic step as its write, which does nothing when the mark
+//! is already there (another owner applied it); a worker's Hello reads the mark from
+//! Redis. The local marks stay as a first filter and for the memory store.
 
 pub mod listener;
 
@@ -25,7 +31,7 @@ use parking_lot::Mutex;
 
 use crate::handoff::wire::WireError;
 use crate::handoff::{Item, Query, Reply};
-use crate::hub::{now_unix, Publish, PublishError};
+use crate::hub::{now_unix, HandoffMark, Publish, PublishError, WatchChange};
 use crate::transport::{server_stat, App};
 
 /// File in the data dir holding the per-origin high-water marks.
@@ -64,6 +70,8 @@ enum ApplyError {
     Rejected(String),
     /// Not now (disk): stop and let the worker retry.
     Failed(io::Error),
+    /// Applied already by another owner sharing the Redis; its origin's mark is here.
+    AlreadyApplied(u64),
 }
 
 impl From<PublishError> for ApplyError {
@@ -74,6 +82,7 @@ impl From<PublishError> for ApplyError {
             // Nothing of the item was stored or delivered, and the origin's mark stays
             // before it: the worker's retry applies it exactly once.
             PublishError::History(e) => ApplyError::Failed(e),
+            PublishError::AlreadyApplied(m) => ApplyError::AlreadyApplied(m),
         }
     }
 }
@@ -124,13 +133,56 @@ impl Ingress {
         self.key.is_some()
     }
 
-    /// The highest seq of `origin` applied so far (0 = none known).
+    /// The highest seq of `origin` applied so far (0 = none known): what a worker's
+    /// Welcome says. With the Redis engine, the higher of the local mark and the shared
+    /// one (another owner may have applied more since this one last saw the origin: a
+    /// worker that went A → B → A); the local mark is raised to it. Redis unreachable:
+    /// the local mark, which may be low but is safe (applies are checked against Redis
+    /// again, so a resend it causes is skipped there).
     pub fn applied(&self, origin: u64) -> u64 {
-        self.origins
-            .lock()
-            .map
-            .get(&origin)
-            .map_or(0, |o| o.applied)
+        let local = || {
+            self.origins
+                .lock()
+                .map
+                .get(&origin)
+                .map_or(0, |o| o.applied)
+        };
+        let Some(engine) = self.app.hub.cluster() else {
+            return local();
+        };
+        match engine.handoff_mark(origin) {
+            Ok(shared) => self.raise(origin, shared),
+            Err(e) => {
+                tracing::debug!(error = %e, "shared hand-off mark unreadable; Welcome with the local one");
+                local()
+            }
+        }
+    }
+
+    /// Raise `origin`'s local mark to at least `to`; the mark after.
+    fn raise(&self, origin: u64, to: u64) -> u64 {
+        let mut o = self.origins.lock();
+        match o.map.get_mut(&origin) {
+            Some(e) => {
+                if to > e.applied {
+                    e.applied = to;
+                    self.dirty.store(true, Ordering::Release);
+                }
+                e.applied
+            }
+            None if to == 0 => 0,
+            None => {
+                o.map.insert(
+                    origin,
+                    Origin {
+                        applied: to,
+                        seen: now_unix(),
+                    },
+                );
+                self.dirty.store(true, Ordering::Release);
+                to
+            }
+        }
     }
 
     /// Apply one item now, without sequencing (the in-process path of a PHP CLI owner).
@@ -141,7 +193,7 @@ impl Ingress {
                 "the push server is shutting down",
             ));
         }
-        match self.apply_one(item, now_unix()) {
+        match self.apply_one(item, now_unix(), None) {
             Ok(()) => {
                 self.count(|c| &c.applied, 1);
                 Ok(())
@@ -151,6 +203,7 @@ impl Ingress {
                 Err(io::Error::new(io::ErrorKind::InvalidInput, text))
             }
             Err(ApplyError::Failed(e)) => Err(e),
+            Err(ApplyError::AlreadyApplied(_)) => Ok(()),
         }
     }
 
@@ -172,25 +225,49 @@ impl Ingress {
             out.error = Some("the push server is shutting down".into());
             return out;
         }
+        // With the Redis engine: the last seq whose apply moved the shared mark.
+        let mut shared_upto = applied;
         for (i, item) in items.into_iter().enumerate() {
             let seq = first_seq.wrapping_add(i as u64);
             if seq <= applied {
                 out.duplicates += 1;
                 continue;
             }
+            let mark = HandoffMark { origin, seq };
             let result = match item {
-                Ok(item) => self.apply_one(item, now),
+                Ok(item) => self.apply_one(item, now, Some(mark)),
                 Err(e) => Err(ApplyError::Rejected(e.text)),
             };
             match result {
-                Ok(()) => out.applied_items += 1,
+                Ok(()) => {
+                    out.applied_items += 1;
+                    shared_upto = seq;
+                }
                 Err(ApplyError::Rejected(text)) => out.rejected.push(text),
                 Err(ApplyError::Failed(e)) => {
                     out.error = Some(format!("cannot apply items now: {e}"));
                     break;
                 }
+                // Another owner applied it, and maybe more: skip up to its mark.
+                Err(ApplyError::AlreadyApplied(at)) => {
+                    out.duplicates += 1;
+                    applied = at.max(seq);
+                    shared_upto = applied;
+                    continue;
+                }
             }
             applied = seq;
+        }
+        // Rejected items at the end moved only the local mark: move the shared one past
+        // them too, so another owner does not reject them again (best effort: if this
+        // fails, the worst is a second rejection).
+        if applied > shared_upto {
+            if let Some(engine) = self.app.hub.cluster() {
+                let _ = engine.move_handoff_mark(HandoffMark {
+                    origin,
+                    seq: applied,
+                });
+            }
         }
         let before = origins.map.len();
         let e = origins
@@ -241,8 +318,14 @@ impl Ingress {
         }
     }
 
-    fn apply_one(&self, item: Item, now: u64) -> Result<(), ApplyError> {
+    /// Apply one item; `mark` is its place in its worker's sequence (`None`: the
+    /// in-process path, which has none).
+    fn apply_one(&self, item: Item, now: u64, mark: Option<HandoffMark>) -> Result<(), ApplyError> {
         let hub = &self.app.hub;
+        let publish = |p: Publish| match mark {
+            Some(m) => hub.publish(p.with_handoff(m)),
+            None => hub.publish(p),
+        };
         match item {
             Item::Publish {
                 receivers,
@@ -250,10 +333,19 @@ impl Ingress {
                 expiry,
                 kind,
             } => {
-                hub.publish(Publish::backend(receivers, body, expiry, kind))?;
+                publish(Publish::backend(receivers, body, expiry, kind))?;
             }
-            Item::WatchAdd { user_id, tags, ttl } => hub.watches.add(user_id, &tags, ttl, now),
-            Item::WatchDelete { user_id, tag } => hub.watches.delete(user_id, tag.as_deref()),
+            Item::WatchAdd { user_id, tags, ttl } => {
+                let change = WatchChange::Add {
+                    user: user_id,
+                    tags,
+                    ttl,
+                };
+                self.watch(change, now, mark)?;
+            }
+            Item::WatchDelete { user_id, tag } => {
+                self.watch(WatchChange::Delete { user: user_id, tag }, now, mark)?;
+            }
             Item::PublishToTags {
                 tags,
                 skip_users,
@@ -266,7 +358,7 @@ impl Ingress {
                         "PublishToTags needs the signature key to derive user channels, and this push server runs without one: set --signature-key (the pull module's key)".into(),
                     ));
                 };
-                let users = hub.watches.users(&tags, now);
+                let users = hub.watch_users(&tags, now).map_err(ApplyError::Failed)?;
                 let receivers: Vec<_> = users
                     .into_iter()
                     .filter(|u| !skip_users.contains(u))
@@ -274,12 +366,41 @@ impl Ingress {
                     .collect();
                 // Nobody watches these tags (any more): nothing to deliver, not an error.
                 if receivers.is_empty() {
-                    return Ok(());
+                    return self.fence(mark);
                 }
-                hub.publish(Publish::backend(receivers, body, expiry, kind))?;
+                publish(Publish::backend(receivers, body, expiry, kind))?;
             }
         }
         Ok(())
+    }
+
+    /// For an item that writes nothing to Redis itself: with the Redis engine, move its
+    /// origin's shared mark first (one atomic step that does nothing when another owner
+    /// applied the item), and apply the item only if it moved. Without Redis: nothing.
+    fn fence(&self, mark: Option<HandoffMark>) -> Result<(), ApplyError> {
+        let (Some(engine), Some(mark)) = (self.app.hub.cluster(), mark) else {
+            return Ok(());
+        };
+        match engine.move_handoff_mark(mark) {
+            Ok(None) => Ok(()),
+            Ok(Some(at)) => Err(ApplyError::AlreadyApplied(at)),
+            Err(e) => Err(ApplyError::Failed(e)),
+        }
+    }
+
+    /// A tag watch change: the hub's registry, or Redis (with the item's mark moved in
+    /// the same step, so another owner's copy of the item is skipped).
+    fn watch(
+        &self,
+        change: WatchChange,
+        now: u64,
+        mark: Option<HandoffMark>,
+    ) -> Result<(), ApplyError> {
+        match self.app.hub.watch_change(change, now, mark) {
+            Ok(None) => Ok(()),
+            Ok(Some(at)) => Err(ApplyError::AlreadyApplied(at)),
+            Err(e) => Err(ApplyError::Failed(e)),
+        }
     }
 
     /// Answer a query.
@@ -290,7 +411,13 @@ impl Ingress {
             Query::ChannelStats(keys) => {
                 Reply::ChannelStats(keys.iter().map(|k| hub.is_online(k)).collect())
             }
-            Query::WatchUsers(tags) => Reply::Users(hub.watches.users(&tags, now_unix())),
+            // Redis unreachable: nobody known to watch (Bitrix's answer when its
+            // database read fails is an empty list too).
+            Query::WatchUsers(tags) => Reply::Users(
+                hub.watch_users(&tags, now_unix())
+                    .inspect_err(|e| tracing::debug!(error = %e, "watchers unreadable"))
+                    .unwrap_or_default(),
+            ),
             Query::ServerStats => Reply::ServerStats(server_stat::json(&self.app).to_string()),
         }
     }

@@ -37,6 +37,95 @@ pub struct RedisConn {
     startdate: Option<u32>,
 }
 
+/// One Redis command as its name and arguments: the same list goes into a `MULTI`
+/// ([`RedisConn::store_and_publish`]) or into the fenced script ([`RedisConn::fenced`]).
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub name: &'static str,
+    pub args: Vec<Vec<u8>>,
+}
+
+impl Command {
+    fn new(name: &'static str, args: Vec<Vec<u8>>) -> Self {
+        Command { name, args }
+    }
+
+    pub(super) fn to_cmd(&self) -> redis::Cmd {
+        let mut c = redis::cmd(self.name);
+        for a in &self.args {
+            c.arg(a.as_slice());
+        }
+        c
+    }
+}
+
+/// What [`RedisConn::fenced`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fenced {
+    /// The commands ran and the mark moved to the item's seq.
+    Applied,
+    /// The mark was already here (≥ the item's seq): nothing was written.
+    AlreadyAt(u64),
+}
+
+/// KEYS[1] the origin's mark; ARGV[1] the item's seq, ARGV[2] the mark's TTL, then each
+/// command as its argument count and its arguments. Returns {1, seq} when applied, {0,
+/// mark} when the mark was already at or above seq. (Seqs count one worker's items from
+/// 1: far below the 2^53 where a Lua number stops being exact.)
+const FENCED_SCRIPT: &str = r#"
+local mark = tonumber(redis.call('GET', KEYS[1]) or '0')
+local seq = tonumber(ARGV[1])
+if seq <= mark then return {0, mark} end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {1, seq}
+"#;
+
+/// The writes of publishing `msg` on the Node layout, in order: when its expiry is > 0,
+/// `SETEX message:<id> expiry <OutgoingMessage>` and per receiver `ZADD
+/// channel:messages:<id> 0 <id>` + `EXPIRE … NX` (the zset gets the channel TTL only if
+/// it has none, Redis ≥ 7.0: Node's TTL-then-EXPIRE in one step); then `PUBLISH
+/// pushserver:<uid> <NotificationBatch>`, last, so every node that is notified finds the
+/// history written.
+pub fn publish_commands(msg: &Message, uid: &str) -> Vec<Command> {
+    let num = |n: u64| n.to_string().into_bytes();
+    let mut out = Vec::with_capacity(2 + 2 * msg.receivers.len());
+    if msg.expiry > 0 {
+        out.push(Command::new(
+            "SETEX",
+            vec![
+                layout::message_key(&msg.mid),
+                num(msg.expiry as u64),
+                layout::encode_stored(msg).to_vec(),
+            ],
+        ));
+        for key in msg.receivers.iter() {
+            let zset = layout::history_key(key);
+            out.push(Command::new(
+                "ZADD",
+                vec![zset.clone(), b"0".to_vec(), msg.mid.as_bytes().to_vec()],
+            ));
+            out.push(Command::new(
+                "EXPIRE",
+                vec![zset, num(layout::CHANNEL_TTL_SECS), b"NX".to_vec()],
+            ));
+        }
+    }
+    out.push(Command::new(
+        "PUBLISH",
+        vec![
+            layout::pubsub_channel(uid).into_bytes(),
+            layout::encode_notification(msg),
+        ],
+    ));
+    out
+}
+
 fn protocol_error(what: &str) -> RedisError {
     RedisError::from((redis::ErrorKind::Parse, "bad reply", what.to_owned()))
 }
@@ -84,6 +173,11 @@ impl RedisConn {
 
     pub fn url(&self) -> &RedisUrl {
         &self.url
+    }
+
+    /// The connection itself, for the operations of sibling modules (`watches`).
+    pub(super) fn raw(&mut self) -> &mut MultiplexedConnection {
+        &mut self.conn
     }
 
     pub async fn ping(&mut self) -> RedisResult<()> {
@@ -147,38 +241,59 @@ impl RedisConn {
     /// `pushserver:<uid>`, in one `MULTI`: the history write of every receiver happens
     /// before the notification is seen by any node (a node that reads history after
     /// the notification reached it finds the message), and a failure applies neither.
-    ///
-    /// Stored as Node does: `SETEX message:<id> expiry <OutgoingMessage>`, `ZADD
-    /// channel:messages:<id> 0 <id>` per receiver; each zset gets the channel TTL only
-    /// if it has none (`EXPIRE … NX`, Redis ≥ 7.0: Node's TTL-then-EXPIRE in one step).
     pub async fn store_and_publish(&mut self, msg: &Message, uid: &str) -> RedisResult<()> {
         let mut pipe = redis::pipe();
         pipe.atomic();
-        if msg.expiry > 0 {
-            pipe.cmd("SETEX")
-                .arg(layout::message_key(&msg.mid))
-                .arg(msg.expiry)
-                .arg(layout::encode_stored(msg).as_ref())
-                .ignore();
-            for key in msg.receivers.iter() {
-                let zset = layout::history_key(key);
-                pipe.cmd("ZADD")
-                    .arg(&zset)
-                    .arg(0)
-                    .arg(msg.mid.as_bytes().as_slice())
-                    .ignore();
-                pipe.cmd("EXPIRE")
-                    .arg(&zset)
-                    .arg(layout::CHANNEL_TTL_SECS)
-                    .arg("NX")
-                    .ignore();
+        for c in publish_commands(msg, uid) {
+            pipe.add_command(c.to_cmd()).ignore();
+        }
+        pipe.query_async(&mut self.conn).await
+    }
+
+    /// The shared hand-off mark of `origin`: the highest seq any owner applied (0 when
+    /// none, or forgotten after a day idle).
+    pub async fn handoff_mark(&mut self, origin: u64) -> RedisResult<u64> {
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(layout::handoff_mark_key(origin))
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Apply `commands` and move `origin`'s mark to `seq` in one atomic step, unless the
+    /// mark is already at or above `seq` (another owner applied the item): then nothing
+    /// is written. [`Fenced::Applied`] or [`Fenced::AlreadyAt`] the mark found.
+    ///
+    /// A Lua script, not a `MULTI`: a transaction cannot make its writes depend on a
+    /// value it reads, and `WATCH` is per connection, which the multiplexed connection
+    /// shares between every concurrent operation. The script runs as atomically as a
+    /// `MULTI` (nothing else runs in between), so the check and the writes cannot be
+    /// split by an owner that applies the same item at the same time (a worker that gave
+    /// up on a stalled owner and resent to another).
+    pub async fn fenced(
+        &mut self,
+        origin: u64,
+        seq: u64,
+        commands: &[Command],
+    ) -> RedisResult<Fenced> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(FENCED_SCRIPT)
+            .arg(1)
+            .arg(layout::handoff_mark_key(origin))
+            .arg(seq)
+            .arg(layout::HANDOFF_MARK_TTL_SECS);
+        for c in commands {
+            eval.arg(c.args.len() + 1).arg(c.name);
+            for a in &c.args {
+                eval.arg(a.as_slice());
             }
         }
-        pipe.cmd("PUBLISH")
-            .arg(layout::pubsub_channel(uid))
-            .arg(layout::encode_notification(msg))
-            .ignore();
-        pipe.query_async(&mut self.conn).await
+        let (applied, mark): (i64, u64) = eval.query_async(&mut self.conn).await?;
+        Ok(if applied == 1 {
+            Fenced::Applied
+        } else {
+            Fenced::AlreadyAt(mark)
+        })
     }
 
     /// Stored, unexpired messages with id > `after` on any of `channels`, in id order,

@@ -37,6 +37,20 @@ pub const CHANNEL_TTL_SECS: u64 = 86_400;
 /// `stats` entries older than `statTLLMsec + statDeltaMsec` are dropped (spec §2.8).
 pub const STATS_STALE_AFTER_MS: u64 = 60_000 + 10_000;
 
+/// bxpush's own keys start with this: no key of the Node layout (spec §9.1: `server:`,
+/// `message:`, `channel:`, `pubchannel:`, `stats`, `pushserver:`, `ipc:`, and PS1's
+/// `online:`) does, so Node processes sharing the Redis neither read nor clash with them.
+pub const BXPUSH_PREFIX: &str = "bxpush:";
+/// A hand-off origin's mark lives this long after its last move (DESIGN.md "Several
+/// owners"): the same 24 h idle rule as `ingress.state`.
+pub const HANDOFF_MARK_TTL_SECS: u64 = 86_400;
+
+/// `bxpush:handoff:mark:<origin as 16 hex digits>`: the highest seq of a PHP worker's
+/// items any owner applied (a decimal string).
+pub fn handoff_mark_key(origin: u64) -> Vec<u8> {
+    format!("{BXPUSH_PREFIX}handoff:mark:{origin:016x}").into_bytes()
+}
+
 /// Every node publishes on `pushserver:<its uid>` and pattern-subscribes to all of them.
 pub const PUBSUB_PREFIX: &str = "pushserver:";
 pub const PUBSUB_PATTERN: &str = "pushserver:*";

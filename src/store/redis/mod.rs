@@ -6,13 +6,15 @@
 //! - [`url`]: the `redis://` / `redis+unix://` URL, checked before connecting;
 //! - [`backoff`]: reconnection delays;
 //! - [`conn`]: a connection and the engine's operations expressed on the layout;
-//! - [`notifications`]: the `pushserver:*` pub/sub stream.
+//! - [`notifications`]: the `pushserver:*` pub/sub stream;
+//! - [`watches`]: tag watches shared by the owners (bxpush's own keys).
 
 pub mod backoff;
 pub mod conn;
 pub mod layout;
 pub mod notifications;
 pub mod url;
+pub mod watches;
 
 pub use backoff::Backoff;
 pub use conn::RedisConn;
