@@ -1,16 +1,19 @@
 //! One subscribed connection (WebSocket, parked long poll, SSE stream) as the hub sees it.
 //!
-//! The queue is a lazily allocated `VecDeque` plus a `Notify`: an idle connection costs no
-//! buffer (a tokio mpsc would allocate a 32-slot block up front, about 2.3 KiB). It is
+//! The queue is a lazily allocated `VecDeque` plus the waker of the connection's task (an
+//! `AtomicWaker`: one consumer per subscriber, and polling it needs no future state, unlike
+//! a `Notify`'s 64-byte `Notified`): an idle connection costs no buffer (a tokio mpsc
+//! would allocate a 32-slot block up front, about 2.3 KiB). It is
 //! bounded: a reader that falls `max_queue` messages behind is cut off with
 //! [`CloseReason::SlowReader`] instead of growing without limit.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::message::Message;
 use crate::protocol::{ChannelKey, ErrorCode, MessageId};
@@ -76,7 +79,7 @@ pub struct Subscriber {
     /// The channels it receives (private ids and their public ids).
     pub channels: Box<[ChannelKey]>,
     queue: Mutex<Queue>,
-    notify: Notify,
+    waker: AtomicWaker,
     closed: AtomicU8,
     max_queue: usize,
 }
@@ -93,7 +96,7 @@ impl Subscriber {
             id,
             channels,
             queue: Mutex::new(Queue::default()),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
             closed: AtomicU8::new(0),
             max_queue,
         }
@@ -120,7 +123,7 @@ impl Subscriber {
         q.last_mid = Some(msg.mid);
         q.items.push_back(msg.clone());
         drop(q);
-        self.notify.notify_one();
+        self.waker.wake();
         true
     }
 
@@ -129,7 +132,7 @@ impl Subscriber {
         let _ =
             self.closed
                 .compare_exchange(0, reason.to_u8(), Ordering::AcqRel, Ordering::Acquire);
-        self.notify.notify_one();
+        self.waker.wake();
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -140,22 +143,34 @@ impl Subscriber {
     /// one frame: coalescing without a timer). A close wins over pending messages only
     /// when the queue is empty, so what was queued before a shutdown is still delivered.
     pub async fn recv(&self) -> Result<Vec<Arc<Message>>, CloseReason> {
-        loop {
-            {
-                let mut q = self.queue.lock();
-                if !q.items.is_empty() {
-                    let items: Vec<_> = q.items.drain(..).collect();
-                    // Release the ring's capacity: an idle connection should hold nothing.
-                    if q.items.capacity() > 16 {
-                        q.items = VecDeque::new();
-                    }
-                    return Ok(items);
-                }
-            }
-            if let Some(reason) = self.close_reason() {
-                return Err(reason);
-            }
-            self.notify.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Subscriber::recv`] as a poll (one task per subscriber polls it: the waker of the
+    /// last poll is the one woken).
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Vec<Arc<Message>>, CloseReason>> {
+        if let Some(r) = self.try_take() {
+            return Poll::Ready(r);
         }
+        self.waker.register(cx.waker());
+        // A push or close between the first look and the registration woke nobody.
+        match self.try_take() {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
+
+    fn try_take(&self) -> Option<Result<Vec<Arc<Message>>, CloseReason>> {
+        let mut q = self.queue.lock();
+        if !q.items.is_empty() {
+            let items: Vec<_> = q.items.drain(..).collect();
+            // Release the ring's capacity: an idle connection should hold nothing.
+            if q.items.capacity() > 16 {
+                q.items = VecDeque::new();
+            }
+            return Some(Ok(items));
+        }
+        drop(q);
+        self.close_reason().map(Err)
     }
 }
