@@ -6,10 +6,19 @@
 //! would allocate a 32-slot block up front, about 2.3 KiB). It is
 //! bounded: a reader that falls `max_queue` messages behind is cut off with
 //! [`CloseReason::SlowReader`] instead of growing without limit.
+//!
+//! The writer pass: a connection that can take a message straight to its socket (a
+//! WebSocket, [`Direct`]) is handed it by [`Subscriber::push`] itself, in the publisher's
+//! fan-out, when nothing is ahead of it: the queue is empty and the connection's task is
+//! not writing what it took (`Queue::busy`). No queue, no wake-up, no task poll. Whatever
+//! the socket does not take at once stays with the connection and its task finishes it,
+//! in order, before anything queued behind it: order and exactly-once hold because every
+//! decision is made under this subscriber's queue lock, which the task also takes to take
+//! messages and to say it is done with them ([`Subscriber::done`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -62,6 +71,25 @@ impl CloseReason {
     }
 }
 
+/// What a connection's socket did with a message offered by [`Subscriber::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Written whole.
+    Written,
+    /// Part of it was written; the connection keeps the rest and its task must finish it
+    /// (it is woken).
+    Started,
+    /// Nothing was written (the socket is full or busy): queue it.
+    Declined,
+}
+
+/// A connection that can take a message straight to its socket without waiting.
+pub trait Direct: Send + Sync {
+    /// Write `msg` now, without blocking. Called under the subscriber's queue lock with
+    /// nothing ahead of `msg` for this connection.
+    fn offer(&self, msg: &Arc<Message>) -> Offer;
+}
+
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Arc<Message>>,
@@ -71,6 +99,12 @@ struct Queue {
     /// reaches it once per channel in the fan-out loop, and is queued once here (the Node
     /// server sends it twice).
     last_mid: Option<MessageId>,
+    /// The task took messages (or has the rest of a frame to finish) and has not said it
+    /// is done ([`Subscriber::done`]): what comes now goes behind them, through the queue.
+    busy: bool,
+    /// The task must run once even with nothing queued: it has the rest of a frame to
+    /// finish.
+    poked: bool,
 }
 
 pub struct Subscriber {
@@ -82,6 +116,8 @@ pub struct Subscriber {
     waker: AtomicWaker,
     closed: AtomicU8,
     max_queue: usize,
+    /// Set once the connection can take messages straight to its socket.
+    direct: OnceLock<Box<dyn Direct>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -99,6 +135,7 @@ impl Subscriber {
             waker: AtomicWaker::new(),
             closed: AtomicU8::new(0),
             max_queue,
+            direct: OnceLock::new(),
         }
     }
 
@@ -115,6 +152,25 @@ impl Subscriber {
         if q.last_mid.is_some_and(|last| msg.mid <= last) {
             return true;
         }
+        if q.items.is_empty() && !q.busy {
+            if let Some(direct) = self.direct.get() {
+                match direct.offer(msg) {
+                    Offer::Written => {
+                        q.last_mid = Some(msg.mid);
+                        return true;
+                    }
+                    Offer::Started => {
+                        q.last_mid = Some(msg.mid);
+                        q.busy = true;
+                        q.poked = true;
+                        drop(q);
+                        self.waker.wake();
+                        return true;
+                    }
+                    Offer::Declined => {}
+                }
+            }
+        }
         if q.items.len() >= self.max_queue {
             drop(q);
             self.close(CloseReason::SlowReader);
@@ -125,6 +181,18 @@ impl Subscriber {
         drop(q);
         self.waker.wake();
         true
+    }
+
+    /// Let the publishers' fan-out write to the connection's socket from now on (once it
+    /// sent what it had to send first: its replay).
+    pub fn attach(&self, direct: Box<dyn Direct>) {
+        let _ = self.direct.set(direct);
+    }
+
+    /// The task wrote everything it took with [`Subscriber::recv`]: messages may go
+    /// straight to the socket again when nothing is queued.
+    pub fn done(&self) {
+        self.queue.lock().busy = false;
     }
 
     /// End the subscription; the reader sees `reason` on its next `recv`.
@@ -142,6 +210,9 @@ impl Subscriber {
     /// Wait for queued messages and take all of them (what is already queued is sent as
     /// one frame: coalescing without a timer). A close wins over pending messages only
     /// when the queue is empty, so what was queued before a shutdown is still delivered.
+    /// With a [`Direct`] socket: an empty list when the task must finish a frame the
+    /// fan-out started; until [`Subscriber::done`], nothing goes to the socket but
+    /// through the task.
     pub async fn recv(&self) -> Result<Vec<Arc<Message>>, CloseReason> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -162,7 +233,9 @@ impl Subscriber {
 
     fn try_take(&self) -> Option<Result<Vec<Arc<Message>>, CloseReason>> {
         let mut q = self.queue.lock();
-        if !q.items.is_empty() {
+        if !q.items.is_empty() || q.poked {
+            q.poked = false;
+            q.busy = self.direct.get().is_some();
             let items: Vec<_> = q.items.drain(..).collect();
             // Release the ring's capacity: an idle connection should hold nothing.
             if q.items.capacity() > 16 {
@@ -172,5 +245,83 @@ impl Subscriber {
         }
         drop(q);
         self.close_reason().map(Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Sender;
+    use bytes::Bytes;
+    use std::sync::atomic::AtomicBool;
+
+    /// A socket that takes whole messages until it is `full`.
+    struct Fake {
+        wire: Arc<Mutex<Vec<MessageId>>>,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Direct for Fake {
+        fn offer(&self, msg: &Arc<Message>) -> Offer {
+            if self.full.load(Ordering::Relaxed) {
+                return Offer::Declined;
+            }
+            self.wire.lock().push(msg.mid);
+            Offer::Written
+        }
+    }
+
+    fn msg(i: u64) -> Arc<Message> {
+        Arc::new(Message::new(
+            MessageId::new(1_700_000_000, i),
+            Vec::new(),
+            Bytes::new(),
+            0,
+            1_700_000_000_000,
+            Sender::Backend,
+        ))
+    }
+
+    fn ids(v: &[u64]) -> Vec<MessageId> {
+        v.iter()
+            .map(|&i| MessageId::new(1_700_000_000, i))
+            .collect()
+    }
+
+    /// The pass writes straight to the socket only with nothing ahead: never before the
+    /// replay (not attached yet), never past what is queued or what the task took and
+    /// has not written; what the task writes and what the pass writes make one ordered
+    /// stream, each message once.
+    #[tokio::test]
+    async fn direct_writes_never_overtake_what_is_queued_or_taken() {
+        let sub = Subscriber::new(1, Box::new([]), 100);
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        let full = Arc::new(AtomicBool::new(false));
+        let task_writes = |taken: Vec<Arc<Message>>| {
+            wire.lock().extend(taken.iter().map(|m| m.mid));
+            sub.done();
+        };
+        sub.push(&msg(1)); // before attach (the replay is being sent): queued
+        sub.attach(Box::new(Fake {
+            wire: wire.clone(),
+            full: full.clone(),
+        }));
+        sub.push(&msg(2)); // 1 is queued: 2 goes behind it
+        let taken = sub.recv().await.unwrap();
+        sub.push(&msg(3)); // the task took 1 and 2 and has not written them
+        assert!(wire.lock().is_empty());
+        task_writes(taken);
+        sub.push(&msg(4)); // 3 is still queued
+        task_writes(sub.recv().await.unwrap());
+        sub.push(&msg(5)); // nothing ahead: straight to the socket
+        sub.push(&msg(5)); // once
+        assert_eq!(*wire.lock(), ids(&[1, 2, 3, 4, 5]));
+        full.store(true, Ordering::Relaxed);
+        sub.push(&msg(6)); // the socket is full: queued, the task sends it
+        full.store(false, Ordering::Relaxed);
+        sub.push(&msg(7)); // behind 6
+        task_writes(sub.recv().await.unwrap());
+        sub.push(&msg(8));
+        assert_eq!(*wire.lock(), ids(&[1, 2, 3, 4, 5, 6, 7, 8]));
     }
 }

@@ -18,6 +18,7 @@ pub mod subscribe;
 pub mod websocket;
 pub mod write_deadline;
 pub mod ws_codec;
+pub mod ws_direct;
 pub mod ws_pings;
 pub mod ws_socket;
 

@@ -175,6 +175,14 @@ async fn open(
     if conn.send(sub.replay.into(), false).await == Next::Stop {
         return None;
     }
+    // From now on a publish may write straight to this socket (`ws_direct`).
+    conn.attached
+        .sub
+        .attach(Box::new(super::ws_direct::WsDirect::new(
+            conn.app.clone(),
+            conn.member.socket().clone(),
+            conn.binary,
+        )));
     // Frames the client sent right behind its upgrade request (hyper read them with it).
     if !parts.read_buf.is_empty() {
         let input = conn.decode(&parts.read_buf, Input::default());
@@ -196,7 +204,7 @@ impl Conn {
             let next = match std::future::poll_fn(|cx| self.poll_wake(cx)).await {
                 // Boxed, like every handler: their state would otherwise size this loop's
                 // future, which every idle connection keeps for its whole life.
-                Wake::Queue(Ok(msgs)) => Box::pin(self.send(msgs.into(), true)).await,
+                Wake::Queue(Ok(msgs)) => Box::pin(self.send_taken(msgs.into())).await,
                 Wake::Queue(Err(reason)) => {
                     let (code, text) = reason.ws_close();
                     Box::pin(self.close(code, &text)).await;
@@ -383,6 +391,21 @@ impl Conn {
         }
     }
 
+    /// Send what `recv` took: first the rest of a frame the writer pass started (an empty
+    /// list means only that), then the messages; then the pass may write again.
+    async fn send_taken(&mut self, msgs: VecDeque<Arc<Message>>) -> Next {
+        if msgs.is_empty() {
+            if let Err(e) = self.write(&[]).await {
+                send_failed(&self.app, &e);
+                return Next::Stop;
+            }
+        } else if self.send(msgs, true).await == Next::Stop {
+            return Next::Stop;
+        }
+        self.attached.sub.done();
+        Next::Go
+    }
+
     /// Send `pending` in order, a frame of at most `max_send_chunk` bytes at a time, each
     /// once the socket took the previous one. Messages leave `pending` as their frame is
     /// built.
@@ -407,11 +430,19 @@ impl Conn {
         Next::Go
     }
 
-    /// Write one frame whole (bounded by `write_timeout` of no progress).
+    /// Write one frame whole (bounded by `write_timeout` of no progress), after the rest
+    /// of one the writer pass started, if any (counted as delivered now).
     async fn write(&self, parts: &[&[u8]]) -> io::Result<()> {
-        self.sock()
+        let finished = self
+            .sock()
             .write(parts, self.app.config.write_timeout, &self.app.outbound)
-            .await
+            .await?;
+        if let Some(msg) = finished {
+            self.app
+                .ops
+                .delivered(Transport::WebSocket, std::slice::from_ref(&msg), true);
+        }
+        Ok(())
     }
 
     /// Close with `code` and wait a moment for the peer's answer, so the TCP close is
@@ -489,7 +520,7 @@ fn send_failed(app: &App, e: &io::Error) {
 
 /// Envelopes are UTF-8 unless someone published a non-UTF-8 body through the text
 /// endpoint (which is not validated, by the protocol); such bytes are replaced.
-fn utf8(bytes: Bytes) -> Bytes {
+pub(super) fn utf8(bytes: Bytes) -> Bytes {
     match std::str::from_utf8(&bytes) {
         Ok(_) => bytes,
         Err(_) => Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),

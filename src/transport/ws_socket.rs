@@ -8,6 +8,11 @@
 //! the task is not in the middle of a frame; if the socket takes part of the ping, the
 //! rest is kept here and goes out first, before anything else is written.
 //!
+//! The writer pass (`Subscriber::push`, through `ws_direct`) writes a data frame with a
+//! non-blocking `writev` ([`WsSocket::try_frame`]) when nobody is writing; if the socket
+//! takes part of it, the rest is kept here ([`Rest`]) and the task finishes it before it
+//! writes anything else ([`WsSocket::write`]).
+//!
 //! Every wait for the socket is bounded by `write_timeout` of no progress (as
 //! `write_deadline` does under hyper's connections): a peer that takes nothing for that
 //! long is cut, counted in `stalledCut`.
@@ -15,13 +20,17 @@
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
-use super::outbound::Counters;
+use super::outbound::{Counters, Held};
 use super::ws_codec::PING;
+use crate::hub::subscriber::Offer;
+use crate::message::Message;
 
 pub struct WsSocket {
     pub stream: TcpStream,
@@ -39,6 +48,31 @@ struct Out {
     writing: bool,
     /// What the socket has not yet taken of the wheel's last ping: `PING[ping_sent..]`.
     ping_sent: u8,
+    /// A data frame the writer pass started and the socket took part of.
+    rest: Option<Box<Rest>>,
+}
+
+/// The rest of a frame the writer pass started: `head` then `payload`, from `sent` on.
+pub struct Rest {
+    head: [u8; 10],
+    head_len: u8,
+    payload: Bytes,
+    sent: usize,
+    /// The message it carries (counted as delivered once the frame is whole).
+    pub msg: Arc<Message>,
+    _held: Held,
+}
+
+impl Rest {
+    /// What is still to write: part of the header, the payload from where it stopped.
+    fn left(&self) -> (&[u8], &[u8]) {
+        let h = self.head_len as usize;
+        if self.sent < h {
+            (&self.head[self.sent..h], &self.payload[..])
+        } else {
+            (&[], &self.payload[self.sent - h..])
+        }
+    }
 }
 
 /// What a ping tick did.
@@ -59,6 +93,7 @@ impl WsSocket {
             out: Mutex::new(Out {
                 writing: false,
                 ping_sent: PING.len() as u8,
+                rest: None,
             }),
             pong_seen: AtomicBool::new(true),
             slot: AtomicU64::new(0),
@@ -91,23 +126,65 @@ impl WsSocket {
         Tick::Pinged
     }
 
-    /// Write `parts` (one frame) whole, in order; wait for the socket while it is full,
-    /// at most `timeout` without progress (then `TimedOut`, counted as stalled). On an
-    /// error the socket is left marked as mid-frame: nothing more may be written to it.
+    /// The writer pass: write a whole data frame (`head` + `payload`) now if nobody is
+    /// writing and the socket takes at least part of it; keep the rest for the task.
+    pub fn try_frame(
+        &self,
+        head: &[u8],
+        payload: &Bytes,
+        msg: &Arc<Message>,
+        counters: &Arc<Counters>,
+    ) -> Offer {
+        let mut out = self.out.lock();
+        // Someone is mid-frame, or a ping is half out: the task sorts that out first.
+        if out.writing || (out.ping_sent as usize) < PING.len() {
+            return Offer::Declined;
+        }
+        let total = head.len() + payload.len();
+        match self
+            .stream
+            .try_write_vectored(&[IoSlice::new(head), IoSlice::new(payload)])
+        {
+            Ok(n) if n == total => Offer::Written,
+            Ok(n) if n > 0 => {
+                let mut h = [0u8; 10];
+                h[..head.len()].copy_from_slice(head);
+                out.writing = true;
+                out.rest = Some(Box::new(Rest {
+                    head: h,
+                    head_len: head.len() as u8,
+                    payload: payload.clone(),
+                    sent: n,
+                    msg: msg.clone(),
+                    _held: Held::new(counters, total - n),
+                }));
+                Offer::Started
+            }
+            // Full (or broken: the task's next read or write will say so).
+            _ => Offer::Declined,
+        }
+    }
+
+    /// Write `parts` (one frame, or none) whole, in order, after whatever another writer
+    /// left unfinished (a ping's rest, a frame the writer pass started); wait for the
+    /// socket while it is full, at most `timeout` without progress (then `TimedOut`,
+    /// counted as stalled). Returns the message of a frame the pass started, now whole.
+    /// On an error the socket is left marked as mid-frame: nothing more may be written.
     pub async fn write(
         &self,
         parts: &[&[u8]],
         timeout: Duration,
         counters: &Counters,
-    ) -> io::Result<()> {
-        let ping_rest = {
+    ) -> io::Result<Option<Arc<Message>>> {
+        let (ping_rest, rest) = {
             let mut out = self.out.lock();
             out.writing = true;
             let sent = std::mem::replace(&mut out.ping_sent, PING.len() as u8);
-            &PING[sent as usize..]
+            (&PING[sent as usize..], out.rest.take())
         };
-        let mut bufs: [&[u8]; 3] = [ping_rest, &[], &[]];
-        let mut n = 1;
+        let (rest_head, rest_payload) = rest.as_ref().map_or((&[][..], &[][..]), |r| r.left());
+        let mut bufs: [&[u8]; 5] = [ping_rest, rest_head, rest_payload, &[], &[]];
+        let mut n = 3;
         for p in parts {
             if n == bufs.len() {
                 return Err(io::Error::other("too many parts for one frame"));
@@ -123,7 +200,7 @@ impl WsSocket {
             if bufs.is_empty() {
                 break;
             }
-            let slices: [IoSlice; 3] =
+            let slices: [IoSlice; 5] =
                 std::array::from_fn(|i| IoSlice::new(bufs.get(i).copied().unwrap_or(&[])));
             match self.stream.try_write_vectored(&slices[..bufs.len()]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -153,7 +230,7 @@ impl WsSocket {
             }
         }
         self.out.lock().writing = false;
-        Ok(())
+        Ok(rest.map(|r| r.msg.clone()))
     }
 
     /// `shutdown(2)`: the task's next read sees the end of the stream (errors ignored:
