@@ -1,67 +1,23 @@
 //! Target `ws_frames`: the bytes a WebSocket client sends after the upgrade, cut into
-//! reads of varying size (from the first two input bytes).
+//! reads of varying size (from the first two input bytes), read by the server's own frame
+//! reader (`transport::ws_codec::Reader`, as `transport::websocket` feeds it).
 //!
 //! Properties:
-//! - the frame-header follower of `transport::ws_deadline` (which arms the unfinished
-//!   message deadline) agrees after every read with a whole-buffer reading of the same
-//!   frames, however the bytes are cut (headers split across reads included);
-//! - tungstenite, configured exactly as the server configures it (`websocket::ws_config`),
-//!   never yields a message over `max_payload` and holds a bounded amount of memory;
+//! - however the bytes are cut (headers split across reads included), the reader gives
+//!   the same events and the same error as when it is handed the whole buffer at once;
+//! - after every read, until an error, `in_message` (which arms the unfinished-message
+//!   deadline) agrees with a whole-buffer reading of the same frames;
+//! - no message is over `max_payload`, a text message is UTF-8, a ping's payload is at
+//!   most 125 bytes, an error's code is 1002, 1007 or 1009, and the reader holds a
+//!   bounded amount of memory;
 //! - each binary message goes to the client-request parser (as the server does in binary
 //!   mode) and fails, if it does, only with a documented code.
 
-use std::io;
-use std::pin::Pin;
-use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
-
 use bxpush::protocol::request::parse_request_batch;
 use bxpush::protocol::{Limits, Trust};
-use bxpush::transport::websocket::ws_config;
-use bxpush::transport::ws_deadline::Deadline;
-use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use bxpush::transport::ws_codec::{Event, Reader, Violation};
 
 const MAX_PAYLOAD: usize = 4096;
-
-/// The client's bytes, handed out in reads of the given sizes (in turn); writes vanish.
-struct Chunks<'a> {
-    data: &'a [u8],
-    pos: usize,
-    sizes: [usize; 2],
-    turn: usize,
-}
-
-impl AsyncRead for Chunks<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let size = self.sizes[self.turn % 2];
-        self.turn += 1;
-        let n = size.min(buf.remaining()).min(self.data.len() - self.pos);
-        buf.put_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Chunks<'_> {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(b.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// Whether a data message is in progress after the first `x` bytes, read frame by frame
 /// from the whole buffer (RFC 6455 §5.2 header layout).
@@ -101,14 +57,76 @@ fn model_in_message(s: &[u8], x: usize) -> bool {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a runtime")
-    })
+/// What one event was, small enough to keep for every event of a run.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Message { binary: bool, len: usize, crc: u32 },
+    Ping(usize),
+    Pong,
+    Close(Option<u16>),
+}
+
+/// Read `stream` in reads of `sizes` (in turn); check each event as it comes and each
+/// read's `in_message` against the model. Returns the events and the error, if any.
+fn read(stream: &[u8], sizes: [usize; 2]) -> (Vec<Seen>, Option<Violation>) {
+    let signer = super::signer();
+    let limits = Limits::default();
+    let mut r = Reader::new(MAX_PAYLOAD);
+    let mut seen = Vec::new();
+    let (mut pos, mut turn) = (0, 0);
+    while pos < stream.len() {
+        let n = sizes[turn % 2].min(stream.len() - pos);
+        turn += 1;
+        let mut piece = &stream[pos..pos + n];
+        pos += n;
+        loop {
+            match r.feed(&mut piece) {
+                Ok(None) => break,
+                Ok(Some(e)) => seen.push(check_event(e, &signer, &limits)),
+                Err(v) => {
+                    assert!([1002, 1007, 1009].contains(&v.code), "{v:?}");
+                    return (seen, Some(v));
+                }
+            }
+        }
+        assert_eq!(
+            r.in_message(),
+            model_in_message(stream, pos),
+            "reader disagrees after {pos} bytes (reads of {sizes:?})"
+        );
+    }
+    (seen, None)
+}
+
+fn check_event(e: Event, signer: &bxpush::protocol::Signer, limits: &Limits) -> Seen {
+    match e {
+        Event::Message { binary, data } => {
+            assert!(data.len() <= MAX_PAYLOAD, "a message over max_payload");
+            if binary {
+                if let Err(code) =
+                    parse_request_batch(&data, Trust::Untrusted, Some(signer), limits)
+                {
+                    assert!(super::request_batch::DOCUMENTED.contains(&code));
+                }
+            } else {
+                assert!(
+                    std::str::from_utf8(&data).is_ok(),
+                    "a text message not UTF-8"
+                );
+            }
+            Seen::Message {
+                binary,
+                len: data.len(),
+                crc: crc32fast::hash(&data),
+            }
+        }
+        Event::Ping(p) => {
+            assert!(p.len() <= 125, "a ping of {} bytes", p.len());
+            Seen::Ping(p.len())
+        }
+        Event::Pong => Seen::Pong,
+        Event::Close(code) => Seen::Close(code),
+    }
 }
 
 pub fn check(data: &[u8]) {
@@ -116,62 +134,9 @@ pub fn check(data: &[u8]) {
         return;
     };
     let sizes = [1 + *a as usize % 23, 1 + *b as usize % 211];
-    let rt = runtime();
-    let _in_rt = rt.enter();
-
-    // The follower, read by read.
-    let chunks = Chunks {
-        data: stream,
-        pos: 0,
-        sizes,
-        turn: 0,
-    };
-    let mut d = Deadline::new(chunks, Duration::from_secs(60));
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut consumed = 0;
-    loop {
-        let mut space = [0u8; 256];
-        let mut rb = ReadBuf::new(&mut space);
-        match Pin::new(&mut d).poll_read(&mut cx, &mut rb) {
-            Poll::Ready(Ok(())) if rb.filled().is_empty() => break,
-            Poll::Ready(Ok(())) => consumed += rb.filled().len(),
-            other => panic!("reading a slice failed: {other:?}"),
-        }
-        assert_eq!(
-            d.in_message(),
-            model_in_message(stream, consumed),
-            "follower disagrees after {consumed} bytes (reads of {sizes:?})"
-        );
-    }
-
-    // The server's WebSocket reader over the same bytes.
-    let signer = super::signer();
-    let limits = Limits::default();
-    let bound = 16 * MAX_PAYLOAD + 16 * stream.len() + 256 * 1024;
-    super::alloc::bounded("websocket read", bound, || {
-        rt.block_on(async {
-            let chunks = Chunks {
-                data: stream,
-                pos: 0,
-                sizes,
-                turn: 0,
-            };
-            let mut ws = WebSocketStream::from_raw_socket(
-                Deadline::new(chunks, Duration::from_secs(60)),
-                Role::Server,
-                Some(ws_config(MAX_PAYLOAD)),
-            )
-            .await;
-            while let Some(Ok(msg)) = ws.next().await {
-                assert!(msg.len() <= MAX_PAYLOAD, "a message over max_payload");
-                if let Message::Binary(body) = msg {
-                    if let Err(code) =
-                        parse_request_batch(&body, Trust::Untrusted, Some(&signer), &limits)
-                    {
-                        assert!(super::request_batch::DOCUMENTED.contains(&code));
-                    }
-                }
-            }
-        })
-    });
+    // The message being collected, a control payload and the events' digests.
+    let bound = 4 * MAX_PAYLOAD + 64 * stream.len() + 4096;
+    let cut = super::alloc::bounded("websocket read", bound, || read(stream, sizes));
+    let whole = read(stream, [stream.len().max(1); 2]);
+    assert_eq!(cut, whole, "reads of {sizes:?} differ from one read");
 }

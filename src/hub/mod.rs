@@ -94,6 +94,11 @@ pub struct Subscription {
 
 pub struct Hub {
     state: Mutex<State>,
+    /// Held by a publish's fan-out pass, taken before the hub lock is let go: passes run
+    /// one at a time, in id order, outside the hub lock ([`publish`]).
+    fanout: Mutex<()>,
+    /// Threads a large fan-out pass is split over: the CPUs this process may run on.
+    spread: usize,
     opts: HubOptions,
     next_sub_id: AtomicU64,
     shutting_down: AtomicBool,
@@ -130,6 +135,8 @@ impl Hub {
                 failed_writes: Streak::default(),
             }),
             quotas: quota::PublishQuotas::new(opts.client_publish_rate, opts.channel_publish_rate),
+            fanout: Mutex::new(()),
+            spread: std::thread::available_parallelism().map_or(1, |n| n.get()),
             opts,
             next_sub_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),

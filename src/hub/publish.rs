@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{now_ms, HandoffMark, Hub};
+use super::{now_ms, HandoffMark, Hub, Subscriber};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, ErrorCode, Incoming};
 
@@ -170,17 +170,22 @@ impl Hub {
                 tracing::info!(refused, "history writes work again");
             }
         }
-        let mut cut = 0;
+        // The receivers as of this message's id: who subscribes after it reads it from
+        // history (or, live-only, subscribed after it was published).
+        let mut subs = Vec::new();
         for key in msg.receivers.iter() {
             if let Some(entry) = st.channels.get(key) {
-                for sub in &entry.subs {
-                    if !sub.push(&msg) {
-                        cut += 1;
-                    }
-                }
+                subs.extend(entry.subs.iter().cloned());
             }
         }
+        // The pass runs outside the hub lock (it writes to sockets), but passes never
+        // overlap: the fan-out lock is taken before the hub lock is let go, so passes run
+        // in id order and each subscriber is offered messages in id order.
+        let pass = self.fanout.lock();
         drop(st);
+        let cut = fan_out(&msg, &subs, self.spread);
+        drop(pass);
+        drop(subs);
         self.counters.published.fetch_add(1, Ordering::Relaxed);
         self.counters.count_message(&p.label, now / 1000);
         if cut > 0 {
@@ -191,6 +196,31 @@ impl Hub {
         }
         Ok(msg)
     }
+}
+
+/// Below this many receivers a pass runs on the publisher's thread alone.
+const SPREAD_MIN: usize = 2048;
+
+/// Offer `msg` to every subscriber in `subs` (the writer pass: most take it straight to
+/// their socket, see `subscriber::Direct`); a large pass is split over `spread` threads
+/// (the CPUs this process may use), each taking a disjoint part. Returns how many were cut
+/// as slow readers.
+fn fan_out(msg: &Arc<Message>, subs: &[Arc<Subscriber>], spread: usize) -> u64 {
+    let push = |part: &[Arc<Subscriber>]| part.iter().filter(|s| !s.push(msg)).count() as u64;
+    if spread <= 1 || subs.len() < SPREAD_MIN {
+        return push(subs);
+    }
+    let per = subs.len().div_ceil(spread);
+    std::thread::scope(|scope| {
+        let mut parts = subs.chunks(per);
+        let first = parts.next().unwrap_or(&[]);
+        let others: Vec<_> = parts.map(|p| scope.spawn(move || push(p))).collect();
+        let mut cut = push(first);
+        for t in others {
+            cut += t.join().unwrap_or(0);
+        }
+        cut
+    })
 }
 
 #[cfg(test)]

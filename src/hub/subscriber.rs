@@ -1,16 +1,28 @@
 //! One subscribed connection (WebSocket, parked long poll, SSE stream) as the hub sees it.
 //!
-//! The queue is a lazily allocated `VecDeque` plus a `Notify`: an idle connection costs no
-//! buffer (a tokio mpsc would allocate a 32-slot block up front, about 2.3 KiB). It is
+//! The queue is a lazily allocated `VecDeque` plus the waker of the connection's task (an
+//! `AtomicWaker`: one consumer per subscriber, and polling it needs no future state, unlike
+//! a `Notify`'s 64-byte `Notified`): an idle connection costs no buffer (a tokio mpsc
+//! would allocate a 32-slot block up front, about 2.3 KiB). It is
 //! bounded: a reader that falls `max_queue` messages behind is cut off with
 //! [`CloseReason::SlowReader`] instead of growing without limit.
+//!
+//! The writer pass: a connection that can take a message straight to its socket (a
+//! WebSocket, [`Direct`]) is handed it by [`Subscriber::push`] itself, in the publisher's
+//! fan-out, when nothing is ahead of it: the queue is empty and the connection's task is
+//! not writing what it took (`Queue::busy`). No queue, no wake-up, no task poll. Whatever
+//! the socket does not take at once stays with the connection and its task finishes it,
+//! in order, before anything queued behind it: order and exactly-once hold because every
+//! decision is made under this subscriber's queue lock, which the task also takes to take
+//! messages and to say it is done with them ([`Subscriber::done`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::message::Message;
 use crate::protocol::{ChannelKey, ErrorCode, MessageId};
@@ -59,6 +71,25 @@ impl CloseReason {
     }
 }
 
+/// What a connection's socket did with a message offered by [`Subscriber::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Written whole.
+    Written,
+    /// Part of it was written; the connection keeps the rest and its task must finish it
+    /// (it is woken).
+    Started,
+    /// Nothing was written (the socket is full or busy): queue it.
+    Declined,
+}
+
+/// A connection that can take a message straight to its socket without waiting.
+pub trait Direct: Send + Sync {
+    /// Write `msg` now, without blocking. Called under the subscriber's queue lock with
+    /// nothing ahead of `msg` for this connection.
+    fn offer(&self, msg: &Arc<Message>) -> Offer;
+}
+
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Arc<Message>>,
@@ -68,6 +99,12 @@ struct Queue {
     /// reaches it once per channel in the fan-out loop, and is queued once here (the Node
     /// server sends it twice).
     last_mid: Option<MessageId>,
+    /// The task took messages (or has the rest of a frame to finish) and has not said it
+    /// is done ([`Subscriber::done`]): what comes now goes behind them, through the queue.
+    busy: bool,
+    /// The task must run once even with nothing queued: it has the rest of a frame to
+    /// finish.
+    poked: bool,
 }
 
 pub struct Subscriber {
@@ -76,9 +113,11 @@ pub struct Subscriber {
     /// The channels it receives (private ids and their public ids).
     pub channels: Box<[ChannelKey]>,
     queue: Mutex<Queue>,
-    notify: Notify,
+    waker: AtomicWaker,
     closed: AtomicU8,
     max_queue: usize,
+    /// Set once the connection can take messages straight to its socket.
+    direct: OnceLock<Box<dyn Direct>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -93,9 +132,10 @@ impl Subscriber {
             id,
             channels,
             queue: Mutex::new(Queue::default()),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
             closed: AtomicU8::new(0),
             max_queue,
+            direct: OnceLock::new(),
         }
     }
 
@@ -112,6 +152,25 @@ impl Subscriber {
         if q.last_mid.is_some_and(|last| msg.mid <= last) {
             return true;
         }
+        if q.items.is_empty() && !q.busy {
+            if let Some(direct) = self.direct.get() {
+                match direct.offer(msg) {
+                    Offer::Written => {
+                        q.last_mid = Some(msg.mid);
+                        return true;
+                    }
+                    Offer::Started => {
+                        q.last_mid = Some(msg.mid);
+                        q.busy = true;
+                        q.poked = true;
+                        drop(q);
+                        self.waker.wake();
+                        return true;
+                    }
+                    Offer::Declined => {}
+                }
+            }
+        }
         if q.items.len() >= self.max_queue {
             drop(q);
             self.close(CloseReason::SlowReader);
@@ -120,8 +179,20 @@ impl Subscriber {
         q.last_mid = Some(msg.mid);
         q.items.push_back(msg.clone());
         drop(q);
-        self.notify.notify_one();
+        self.waker.wake();
         true
+    }
+
+    /// Let the publishers' fan-out write to the connection's socket from now on (once it
+    /// sent what it had to send first: its replay).
+    pub fn attach(&self, direct: Box<dyn Direct>) {
+        let _ = self.direct.set(direct);
+    }
+
+    /// The task wrote everything it took with [`Subscriber::recv`]: messages may go
+    /// straight to the socket again when nothing is queued.
+    pub fn done(&self) {
+        self.queue.lock().busy = false;
     }
 
     /// End the subscription; the reader sees `reason` on its next `recv`.
@@ -129,7 +200,7 @@ impl Subscriber {
         let _ =
             self.closed
                 .compare_exchange(0, reason.to_u8(), Ordering::AcqRel, Ordering::Acquire);
-        self.notify.notify_one();
+        self.waker.wake();
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -139,23 +210,118 @@ impl Subscriber {
     /// Wait for queued messages and take all of them (what is already queued is sent as
     /// one frame: coalescing without a timer). A close wins over pending messages only
     /// when the queue is empty, so what was queued before a shutdown is still delivered.
+    /// With a [`Direct`] socket: an empty list when the task must finish a frame the
+    /// fan-out started; until [`Subscriber::done`], nothing goes to the socket but
+    /// through the task.
     pub async fn recv(&self) -> Result<Vec<Arc<Message>>, CloseReason> {
-        loop {
-            {
-                let mut q = self.queue.lock();
-                if !q.items.is_empty() {
-                    let items: Vec<_> = q.items.drain(..).collect();
-                    // Release the ring's capacity: an idle connection should hold nothing.
-                    if q.items.capacity() > 16 {
-                        q.items = VecDeque::new();
-                    }
-                    return Ok(items);
-                }
-            }
-            if let Some(reason) = self.close_reason() {
-                return Err(reason);
-            }
-            self.notify.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Subscriber::recv`] as a poll (one task per subscriber polls it: the waker of the
+    /// last poll is the one woken).
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Vec<Arc<Message>>, CloseReason>> {
+        if let Some(r) = self.try_take() {
+            return Poll::Ready(r);
         }
+        self.waker.register(cx.waker());
+        // A push or close between the first look and the registration woke nobody.
+        match self.try_take() {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
+
+    fn try_take(&self) -> Option<Result<Vec<Arc<Message>>, CloseReason>> {
+        let mut q = self.queue.lock();
+        if !q.items.is_empty() || q.poked {
+            q.poked = false;
+            q.busy = self.direct.get().is_some();
+            let items: Vec<_> = q.items.drain(..).collect();
+            // Release the ring's capacity: an idle connection should hold nothing.
+            if q.items.capacity() > 16 {
+                q.items = VecDeque::new();
+            }
+            return Some(Ok(items));
+        }
+        drop(q);
+        self.close_reason().map(Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Sender;
+    use bytes::Bytes;
+    use std::sync::atomic::AtomicBool;
+
+    /// A socket that takes whole messages until it is `full`.
+    struct Fake {
+        wire: Arc<Mutex<Vec<MessageId>>>,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Direct for Fake {
+        fn offer(&self, msg: &Arc<Message>) -> Offer {
+            if self.full.load(Ordering::Relaxed) {
+                return Offer::Declined;
+            }
+            self.wire.lock().push(msg.mid);
+            Offer::Written
+        }
+    }
+
+    fn msg(i: u64) -> Arc<Message> {
+        Arc::new(Message::new(
+            MessageId::new(1_700_000_000, i),
+            Vec::new(),
+            Bytes::new(),
+            0,
+            1_700_000_000_000,
+            Sender::Backend,
+        ))
+    }
+
+    fn ids(v: &[u64]) -> Vec<MessageId> {
+        v.iter()
+            .map(|&i| MessageId::new(1_700_000_000, i))
+            .collect()
+    }
+
+    /// The pass writes straight to the socket only with nothing ahead: never before the
+    /// replay (not attached yet), never past what is queued or what the task took and
+    /// has not written; what the task writes and what the pass writes make one ordered
+    /// stream, each message once.
+    #[tokio::test]
+    async fn direct_writes_never_overtake_what_is_queued_or_taken() {
+        let sub = Subscriber::new(1, Box::new([]), 100);
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        let full = Arc::new(AtomicBool::new(false));
+        let task_writes = |taken: Vec<Arc<Message>>| {
+            wire.lock().extend(taken.iter().map(|m| m.mid));
+            sub.done();
+        };
+        sub.push(&msg(1)); // before attach (the replay is being sent): queued
+        sub.attach(Box::new(Fake {
+            wire: wire.clone(),
+            full: full.clone(),
+        }));
+        sub.push(&msg(2)); // 1 is queued: 2 goes behind it
+        let taken = sub.recv().await.unwrap();
+        sub.push(&msg(3)); // the task took 1 and 2 and has not written them
+        assert!(wire.lock().is_empty());
+        task_writes(taken);
+        sub.push(&msg(4)); // 3 is still queued
+        task_writes(sub.recv().await.unwrap());
+        sub.push(&msg(5)); // nothing ahead: straight to the socket
+        sub.push(&msg(5)); // once
+        assert_eq!(*wire.lock(), ids(&[1, 2, 3, 4, 5]));
+        full.store(true, Ordering::Relaxed);
+        sub.push(&msg(6)); // the socket is full: queued, the task sends it
+        full.store(false, Ordering::Relaxed);
+        sub.push(&msg(7)); // behind 6
+        task_writes(sub.recv().await.unwrap());
+        sub.push(&msg(8));
+        assert_eq!(*wire.lock(), ids(&[1, 2, 3, 4, 5, 6, 7, 8]));
     }
 }

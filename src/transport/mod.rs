@@ -17,8 +17,10 @@ pub mod status_page;
 pub mod subscribe;
 pub mod websocket;
 pub mod write_deadline;
-pub mod ws_deadline;
-pub mod ws_send;
+pub mod ws_codec;
+pub mod ws_direct;
+pub mod ws_pings;
+pub mod ws_socket;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -58,6 +60,8 @@ pub struct App {
     pub ops: ops_counters::OpsCounters,
     /// Bytes being sent and connections cut as stalled (`/server-stat/`).
     pub outbound: Arc<outbound::Counters>,
+    /// The pings of every WebSocket: one timer, not one per connection.
+    pub ws_pings: Arc<ws_pings::PingWheel>,
 }
 
 impl App {
@@ -72,6 +76,7 @@ impl App {
         };
         let process_unique_id =
             crate::node_id::resolve(config.node_id.as_deref(), config.listen_sub.port());
+        let ws_pings = ws_pings::PingWheel::new(config.ws_ping_interval);
         Self {
             hub,
             config,
@@ -83,6 +88,7 @@ impl App {
             trusted_connections: AtomicUsize::new(0),
             ops: Default::default(),
             outbound: Default::default(),
+            ws_pings,
         }
     }
 
@@ -195,6 +201,15 @@ impl ConnGuard {
             app.trusted_connections.fetch_add(1, Ordering::Relaxed);
         }
         ConnGuard(app.clone(), kind)
+    }
+}
+
+impl ConnGuard {
+    /// Hand the count over to a holder that undoes it itself (a WebSocket's `Conn`, whose
+    /// `Drop` decrements it): counted once more, then this guard's drop undoes its own.
+    pub fn hand_over(self) {
+        debug_assert!(self.1 == Listener::Sub);
+        self.0.connections.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -429,9 +444,8 @@ fn upgrade(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let guard = ConnGuard::new(&app, Listener::Sub);
     tokio::spawn(async move {
-        let _guard = guard;
         match on_upgrade.await {
-            Ok(upgraded) => websocket::serve(app, upgraded, parsed).await,
+            Ok(upgraded) => websocket::serve(app, upgraded, parsed, guard).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });

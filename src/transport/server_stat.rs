@@ -34,6 +34,8 @@ pub fn json(app: &App) -> serde_json::Value {
             "sse": Counters::get(&c.sse),
             "connections": app.connections.load(Ordering::Relaxed),
             "channelEntries": app.hub.channel_entries(),
+            // WebSockets on the ping wheel: equal to `websockets` (a leak if not).
+            "pingedSockets": app.ws_pings.len(),
             "trustedConnections": app.trusted_open(),
             "published": c.published.load(Ordering::Relaxed),
             "slowReadersCut": c.slow_readers_cut.load(Ordering::Relaxed),

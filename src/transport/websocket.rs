@@ -2,283 +2,547 @@
 //! with dead-peer termination, client `RequestBatch` frames in binary mode. A bad channel
 //! list never gets here: the upgrade is refused with HTTP 400 (see `transport::upgrade`).
 //!
+//! After the upgrade the socket leaves hyper and runs on our own small state: the frame
+//! reader of `ws_codec` (no buffer while idle), the socket shared with the ping wheel
+//! (`ws_socket`, `ws_pings`), the subscriber's queue. The task sleeps on the socket and the
+//! queue only; the wheel pings (see DESIGN.md "Per-connection cost").
+//!
 //! Frames are sent as soon as a message is queued; what is already queued when the
 //! socket is writable goes out together (no 400 ms window as in the Node server). A replay
 //! or a batch is cut into frames of at most `max_send_chunk` bytes (`frames::next_chunk`),
-//! each written only once the socket took the previous one (`ws_send`), so a peer that
-//! stops reading holds one frame, not its whole history; it is cut after `write_timeout`
-//! (`write_deadline`) or, when its queue overflows, closed with 1008. A peer that breaks
-//! the protocol is closed with 1002, one whose frame is over `max_payload` with 1009,
-//! invalid UTF-8 text with 1007 (each counted as a bad request by code).
+//! each written only once the socket took the previous one, so a peer that stops reading
+//! holds one frame, not its whole history; it is cut after `write_timeout` or, when its
+//! queue overflows, closed with 1008. A peer that breaks the protocol is closed with 1002,
+//! one whose frame is over `max_payload` with 1009, invalid UTF-8 text with 1007, an
+//! unfinished message after `read_timeout` with 1008 (each counted as a bad request by
+//! code).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use super::frames::{self, Wire};
 use super::ops_counters::{ConnError, Transport};
 use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
-use super::ws_deadline::Deadline;
-use super::{client_publish, ws_send, App, Attached, Gauge};
+use super::write_deadline::WriteDeadline;
+use super::ws_codec::{self, Event, Reader, Violation, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT};
+use super::ws_pings::Member;
+use super::ws_socket::WsSocket;
+use super::{client_publish, App, Attached, ConnGuard};
+use crate::hub::CloseReason;
 use crate::message::Message;
+use crate::protocol::ChannelId;
 
-type Ws = WebSocketStream<Deadline<TokioIo<Upgraded>>>;
+/// What hyper serves the subscriber listener's connections over (`accept_loop`).
+type HyperIo = TokioIo<WriteDeadline<TcpStream>>;
 
-/// Small buffers: tungstenite's default 128 KiB read buffer would cost that much per idle
-/// connection (see DESIGN.md); with 0 it reads a frame header on demand. Its write buffer
-/// carries only control frames (data frames: `ws_send`), so it needs no bound of ours.
-/// Public for the fuzz target `ws_frames`, which reads client bytes with exactly this
-/// configuration.
-pub fn ws_config(max_payload: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(0)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_payload))
-        .max_frame_size(Some(max_payload))
-}
+/// One socket read at most; on the stack of [`Conn::read`] only, never in the task.
+const READ_BUF: usize = 8192;
 
-/// What a subscribed socket keeps for its whole life (the idle task holds only this and
-/// the loop's own small state: see DESIGN.md on per-connection cost).
+/// Reads per wake-up before the task lets others run.
+const READS_PER_WAKE: usize = 4;
+
+/// How long a closing connection waits for its peer.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// What a subscribed socket keeps for its whole life: this is the idle task's state (see
+/// DESIGN.md on per-connection cost; `idle_state_is_small` below bounds it).
 struct Conn {
     app: Arc<App>,
-    ws: Ws,
-    req: SubscribeRequest,
+    /// The socket, on the ping wheel while the connection lives.
+    member: Member,
+    reader: Reader,
+    /// Armed while a client message is unfinished: it must end within `read_timeout`.
+    deadline: Option<Pin<Box<Sleep>>>,
     attached: Attached,
-    _gauge: Gauge,
+    /// The sender id of what this connection publishes (its first public id).
+    publisher: Option<ChannelId>,
+    binary: bool,
+    /// Counted in `App::connections` (its `ConnGuard`) and the `websockets` gauge while
+    /// it lives: undone by `Drop` (two guards would cost 32 bytes a connection).
+    _counted: (),
 }
 
-pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: SubscribeRequest) {
-    // Boxed: the handshake's state is freed when it is done instead of sizing the task's
-    // future for the connection's whole life.
-    let Some(mut conn) = Box::pin(open(app, upgraded, req)).await else {
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.app.connections.fetch_sub(1, Ordering::Relaxed);
+        self.app
+            .hub
+            .counters
+            .websockets
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What woke the idle task.
+enum Wake {
+    Queue(Result<Vec<Arc<Message>>, CloseReason>),
+    Socket(io::Result<()>),
+    Deadline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Go,
+    Stop,
+}
+
+/// What reads gave: events to act on (pongs are taken at once and not kept), and how the
+/// input ended if it did.
+#[derive(Default)]
+struct Input {
+    events: Vec<Event>,
+    end: Option<End>,
+}
+
+enum End {
+    /// The peer closed its side without a close frame.
+    Eof,
+    Broken(io::Error),
+    Violation(Violation),
+}
+
+pub async fn serve(app: Arc<App>, upgraded: Upgraded, req: SubscribeRequest, guard: ConnGuard) {
+    let Some(conn) = open(app, upgraded, req, guard).await else {
         return;
     };
-    run(&mut conn).await;
+    // The connection's life is a task of its own, whose future is `Conn` and its loop
+    // only: the upgrade's, the request's and the handshake's state (an async fn keeps its
+    // arguments for its whole life) are freed with this one.
+    tokio::spawn(life(conn));
 }
 
-/// Wrap the upgraded socket, subscribe and send the replay. `None` when the connection is
-/// already over.
-async fn open(app: Arc<App>, upgraded: Upgraded, mut req: SubscribeRequest) -> Option<Conn> {
-    let mut ws = WebSocketStream::from_raw_socket(
-        Deadline::new(TokioIo::new(upgraded), app.config.read_timeout),
-        Role::Server,
-        Some(ws_config(app.config.max_payload)),
-    )
-    .await;
-    let gauge = app.gauge(|c| &c.websockets);
+/// The connection task's future. Not an `async fn` taking `Conn`: that would hold `Conn`
+/// twice (its argument and its body's copy of it, rust-lang/rust#62958).
+#[allow(clippy::manual_async_fn)]
+fn life(mut conn: Conn) -> impl Future<Output = ()> + Send {
+    async move { conn.run().await }
+}
+
+/// Take the socket out of hyper, subscribe and send the replay. `None` when the
+/// connection is already over.
+async fn open(
+    app: Arc<App>,
+    upgraded: Upgraded,
+    mut req: SubscribeRequest,
+    guard: ConnGuard,
+) -> Option<Conn> {
+    let parts = match upgraded.downcast::<HyperIo>() {
+        Ok(parts) => parts,
+        Err(other) => {
+            // Only `accept_loop`'s connections upgrade, over exactly that type: another
+            // one is a bug of ours. Say so to the peer and the operator, never hang.
+            tracing::error!("websocket upgrade over an unexpected connection type: closed");
+            let mut io = TokioIo::new(other);
+            let _ = io.write_all(&ws_codec::close(1011, "Internal error")).await;
+            return None;
+        }
+    };
+    let sock = Arc::new(WsSocket::new(parts.io.into_inner().into_inner()));
+    let member = app.ws_pings.join(sock);
     // The subscriber keeps the channel list; the request need not keep a copy.
     let sub = app
         .hub
         .subscribe(std::mem::take(&mut req.channels), req.mid);
     let attached = Attached::new(app.hub.clone(), sub.subscriber);
-    if send(&app, &mut ws, &req, sub.replay.into(), false)
-        .await
-        .is_err()
-    {
+    // The connection and gauge counts move from their guards into `Conn`.
+    app.hub.counters.websockets.fetch_add(1, Ordering::Relaxed);
+    guard.hand_over();
+    let mut conn = Conn {
+        reader: Reader::new(app.config.max_payload),
+        app,
+        member,
+        deadline: None,
+        attached,
+        publisher: req.publisher,
+        binary: req.binary,
+        _counted: (),
+    };
+    if conn.send(sub.replay.into(), false).await == Next::Stop {
         return None;
     }
-    Some(Conn {
-        app,
-        ws,
-        req,
-        attached,
-        _gauge: gauge,
-    })
+    // From now on a publish may write straight to this socket (`ws_direct`).
+    conn.attached
+        .sub
+        .attach(Box::new(super::ws_direct::WsDirect::new(
+            conn.app.clone(),
+            conn.member.socket().clone(),
+            conn.binary,
+        )));
+    // Frames the client sent right behind its upgrade request (hyper read them with it).
+    if !parts.read_buf.is_empty() {
+        let input = conn.decode(&parts.read_buf, Input::default());
+        if conn.handle(input).await == Next::Stop {
+            return None;
+        }
+    }
+    Some(conn)
 }
 
-/// The connection's life after the handshake. Returns when the socket is done.
-async fn run(conn: &mut Conn) {
-    let Conn {
-        app,
-        ws,
-        req,
-        attached,
-        ..
-    } = conn;
-    let period = app.config.ws_ping_interval;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut pong_seen = true;
-    loop {
-        tokio::select! {
-            r = attached.sub.recv() => match r {
-                // Boxed, like `close`: the sending state would otherwise size this loop's
+impl Conn {
+    fn sock(&self) -> &WsSocket {
+        self.member.socket()
+    }
+
+    /// The connection's life after the handshake. Returns when the socket is done.
+    async fn run(&mut self) {
+        loop {
+            let next = match std::future::poll_fn(|cx| self.poll_wake(cx)).await {
+                // Boxed, like every handler: their state would otherwise size this loop's
                 // future, which every idle connection keeps for its whole life.
-                Ok(msgs) => {
-                    if Box::pin(send(app, ws, req, msgs.into(), true)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(reason) => {
+                Wake::Queue(Ok(msgs)) => Box::pin(self.send_taken(msgs.into())).await,
+                Wake::Queue(Err(reason)) => {
                     let (code, text) = reason.ws_close();
-                    Box::pin(close(ws, code, text)).await;
-                    return;
+                    Box::pin(self.close(code, &text)).await;
+                    Next::Stop
                 }
-            },
-            frame = ws.next() => match frame {
-                None => return,
-                Some(Err(WsError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    app.bad_request(1008, "websocket: message not finished within read_timeout");
-                    Box::pin(close(ws, 1008, "Message not finished in time".into())).await;
-                    return;
-                }
-                Some(Err(e)) => {
-                    match violation(&e) {
-                        Some((code, text)) => {
-                            app.bad_request(code, &format!("websocket: {e}"));
-                            Box::pin(close_after_violation(ws, code, text)).await;
-                        }
-                        // Resets are the clients' business: debug, counted.
-                        None => {
-                            app.ops.conn_error(ConnError::WebSocket);
-                            tracing::debug!(error = %e, "websocket connection error");
-                        }
-                    }
-                    return;
-                }
-                // A connected subscriber keeps its channels online by being registered;
-                // the pong only proves the peer alive (no hub lock per pong).
-                Some(Ok(WsMessage::Pong(_))) => pong_seen = true,
-                Some(Ok(WsMessage::Binary(data))) if req.binary => {
-                    match client_publish::handle(app, req.publisher, &data) {
-                        Ok(Some(reply)) => {
-                            let reply = Bytes::from(reply);
-                            let _held = Held::new(&app.outbound, reply.len());
-                            if let Err(e) = Box::pin(ws_send::data_frame(ws, true, &reply)).await {
-                                send_failed(app, &e);
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(code) => {
-                            app.bad_request(code.code(), &format!("websocket request: {}", code.reason()));
-                            let (close_code, reason) = code.ws_close();
-                            Box::pin(close(ws, close_code, reason)).await;
-                            return;
-                        }
+                Wake::Socket(Ok(())) => {
+                    let input = self.read();
+                    if input.events.is_empty() && input.end.is_none() {
+                        Next::Go
+                    } else {
+                        Box::pin(self.handle(input)).await
                     }
                 }
-                // Text frames (and binary ones in text mode) are ignored, as in Node;
-                // pings are answered by tungstenite; a close is echoed by it.
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if !pong_seen {
-                    tracing::debug!("websocket peer did not answer the last ping: terminated");
-                    return;
+                Wake::Socket(Err(_)) => Next::Stop,
+                Wake::Deadline => {
+                    self.app
+                        .bad_request(1008, "websocket: message not finished within read_timeout");
+                    Box::pin(self.close(1008, "Message not finished in time")).await;
+                    Next::Stop
                 }
-                pong_seen = false;
-                if ws.send(WsMessage::Ping(Bytes::from_static(b"ws ping"))).await.is_err() {
-                    return;
-                }
+            };
+            if next == Next::Stop {
+                return;
             }
         }
     }
+
+    /// What the idle task waits for: its queue, its socket, the unfinished message's
+    /// deadline. Polled by hand rather than with `select!`: the queue and the socket keep
+    /// their wakers in the subscriber and in tokio's registration, so waiting costs this
+    /// task's future no state of its own (`select!` over `recv()` and `readable()` cost
+    /// 500 bytes a connection).
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if let Poll::Ready(r) = self.attached.sub.poll_recv(cx) {
+            return Poll::Ready(Wake::Queue(r));
+        }
+        if let Poll::Ready(r) = self.sock().stream.poll_read_ready(cx) {
+            return Poll::Ready(Wake::Socket(r));
+        }
+        if let Some(d) = &mut self.deadline {
+            if d.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Deadline);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Read what the socket has and decode it. Not async: the buffer lives on this call's
+    /// stack, never in the task's future.
+    fn read(&mut self) -> Input {
+        let mut buf = [0u8; READ_BUF];
+        let mut input = Input::default();
+        for _ in 0..READS_PER_WAKE {
+            match self.sock().stream.try_read(&mut buf) {
+                Ok(0) => {
+                    input.end = Some(End::Eof);
+                    break;
+                }
+                Ok(n) => {
+                    input = self.decode(&buf[..n], input);
+                    if !input.events.is_empty() || input.end.is_some() {
+                        break;
+                    }
+                }
+                // Drained: tokio clears the readiness, the task sleeps until more comes.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    input.end = Some(End::Broken(e));
+                    break;
+                }
+            }
+        }
+        input
+    }
+
+    /// Feed `bytes` to the frame reader; keep the unfinished message's deadline in step.
+    fn decode(&mut self, mut bytes: &[u8], mut input: Input) -> Input {
+        loop {
+            match self.reader.feed(&mut bytes) {
+                // A connected subscriber keeps its channels online by being registered;
+                // the pong only proves the peer alive (no hub lock per pong).
+                Ok(Some(Event::Pong)) => self.sock().pong_seen(),
+                Ok(Some(e)) => {
+                    let close = matches!(e, Event::Close(_));
+                    if matches!(e, Event::Message { .. }) {
+                        self.deadline = None;
+                    }
+                    input.events.push(e);
+                    if close {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(v) => {
+                    input.end = Some(End::Violation(v));
+                    break;
+                }
+            }
+        }
+        if !self.reader.in_message() {
+            self.deadline = None;
+        } else if self.deadline.is_none() {
+            let timeout = self.app.config.read_timeout;
+            self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        }
+        input
+    }
+
+    /// Act on what was read, in order.
+    async fn handle(&mut self, input: Input) -> Next {
+        for event in input.events {
+            match event {
+                Event::Ping(payload) => {
+                    let pong = ws_codec::control(OP_PONG, &payload);
+                    if let Err(e) = self.write(&[&pong[..]]).await {
+                        send_failed(&self.app, &e);
+                        return Next::Stop;
+                    }
+                }
+                Event::Pong => self.sock().pong_seen(),
+                Event::Message { binary: true, data } if self.binary => {
+                    if self.client_request(&data).await == Next::Stop {
+                        return Next::Stop;
+                    }
+                }
+                // Text frames (and binary ones in text mode) are ignored, as in Node.
+                Event::Message { .. } => {}
+                Event::Close(code) => {
+                    // Echo the close and end: the server closes the TCP connection first
+                    // (RFC 6455 §7.1.1).
+                    let payload = code.map(u16::to_be_bytes);
+                    let echo =
+                        ws_codec::control(OP_CLOSE, payload.as_ref().map_or(&[][..], |p| &p[..]));
+                    let _ = self.write(&[&echo[..]]).await;
+                    return Next::Stop;
+                }
+            }
+        }
+        match input.end {
+            None => Next::Go,
+            Some(End::Eof) => {
+                // Gone without a close frame: the clients' business (debug, counted).
+                self.app.ops.conn_error(ConnError::WebSocket);
+                tracing::debug!("websocket peer left without a close frame");
+                Next::Stop
+            }
+            Some(End::Broken(e)) => {
+                self.app.ops.conn_error(ConnError::WebSocket);
+                tracing::debug!(error = %e, "websocket connection error");
+                Next::Stop
+            }
+            Some(End::Violation(v)) => {
+                self.app
+                    .bad_request(v.code, &format!("websocket: {}", v.reason));
+                self.close_after_violation(v).await;
+                Next::Stop
+            }
+        }
+    }
+
+    /// A binary frame in binary mode: a client `RequestBatch` (publish, channel stats).
+    async fn client_request(&mut self, data: &[u8]) -> Next {
+        match client_publish::handle(&self.app, self.publisher, data) {
+            Ok(Some(reply)) => {
+                let reply = Bytes::from(reply);
+                let _held = Held::new(&self.app.outbound, reply.len());
+                let (h, n) = ws_codec::header(OP_BINARY, reply.len());
+                if let Err(e) = self.write(&[&h[..n], &reply[..]]).await {
+                    send_failed(&self.app, &e);
+                    return Next::Stop;
+                }
+                Next::Go
+            }
+            Ok(None) => Next::Go,
+            Err(code) => {
+                self.app.bad_request(
+                    code.code(),
+                    &format!("websocket request: {}", code.reason()),
+                );
+                let (close_code, reason) = code.ws_close();
+                self.close(close_code, &reason).await;
+                Next::Stop
+            }
+        }
+    }
+
+    /// Send what `recv` took: first the rest of a frame the writer pass started (an empty
+    /// list means only that), then the messages; then the pass may write again.
+    async fn send_taken(&mut self, msgs: VecDeque<Arc<Message>>) -> Next {
+        if msgs.is_empty() {
+            if let Err(e) = self.write(&[]).await {
+                send_failed(&self.app, &e);
+                return Next::Stop;
+            }
+        } else if self.send(msgs, true).await == Next::Stop {
+            return Next::Stop;
+        }
+        self.attached.sub.done();
+        Next::Go
+    }
+
+    /// Send `pending` in order, a frame of at most `max_send_chunk` bytes at a time, each
+    /// once the socket took the previous one. Messages leave `pending` as their frame is
+    /// built.
+    async fn send(&mut self, mut pending: VecDeque<Arc<Message>>, live: bool) -> Next {
+        let (wire, opcode) = if self.binary {
+            (Wire::Binary, OP_BINARY)
+        } else {
+            (Wire::Text, OP_TEXT)
+        };
+        while let Some((msgs, bytes)) =
+            frames::next_chunk(&mut pending, wire, self.app.config.max_send_chunk)
+        {
+            let payload = if self.binary { bytes } else { utf8(bytes) };
+            let _held = Held::new(&self.app.outbound, payload.len());
+            let (h, n) = ws_codec::header(opcode, payload.len());
+            if let Err(e) = self.write(&[&h[..n], &payload[..]]).await {
+                send_failed(&self.app, &e);
+                return Next::Stop;
+            }
+            self.app.ops.delivered(Transport::WebSocket, &msgs, live);
+        }
+        Next::Go
+    }
+
+    /// Write one frame whole (bounded by `write_timeout` of no progress), after the rest
+    /// of one the writer pass started, if any (counted as delivered now).
+    async fn write(&self, parts: &[&[u8]]) -> io::Result<()> {
+        let finished = self
+            .sock()
+            .write(parts, self.app.config.write_timeout, &self.app.outbound)
+            .await?;
+        if let Some(msg) = finished {
+            self.app
+                .ops
+                .delivered(Transport::WebSocket, std::slice::from_ref(&msg), true);
+        }
+        Ok(())
+    }
+
+    /// Close with `code` and wait a moment for the peer's answer, so the TCP close is
+    /// clean.
+    async fn close(&mut self, code: u16, reason: &str) {
+        if self
+            .write(&[&ws_codec::close(code, reason)[..]])
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            loop {
+                if self.sock().stream.readable().await.is_err() {
+                    return;
+                }
+                let input = self.read();
+                let answered = input.events.iter().any(|e| matches!(e, Event::Close(_)));
+                if answered || input.end.is_some() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Close after a violation: the client's stream cannot be followed any more, so after
+    /// the close frame the socket is half-closed and whatever still arrives (the rest of
+    /// an oversized frame) is read and thrown away until the peer closes or
+    /// `CLOSE_LINGER` passes. Closing with unread input would send a reset, and a peer
+    /// that gets a reset may drop the close frame it has not read yet.
+    async fn close_after_violation(&self, v: Violation) {
+        if self
+            .write(&[&ws_codec::close(v.code, v.reason)[..]])
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let sock = self.sock();
+        sock.shutdown(Shutdown::Write);
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while sock.stream.readable().await.is_ok() {
+                if !discard(&sock.stream) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
 }
 
-/// Send `pending` in order, a frame of at most `max_send_chunk` bytes at a time, each
-/// once the socket took the previous one. Messages leave `pending` as their frame is built.
-async fn send(
-    app: &App,
-    ws: &mut Ws,
-    req: &SubscribeRequest,
-    mut pending: VecDeque<Arc<Message>>,
-    live: bool,
-) -> Result<(), ()> {
-    let wire = if req.binary { Wire::Binary } else { Wire::Text };
-    while let Some((msgs, bytes)) =
-        frames::next_chunk(&mut pending, wire, app.config.max_send_chunk)
-    {
-        let payload = if req.binary { bytes } else { utf8(bytes) };
-        let _held = Held::new(&app.outbound, payload.len());
-        if let Err(e) = ws_send::data_frame(ws, req.binary, &payload).await {
-            send_failed(app, &e);
-            return Err(());
+/// Read and drop what the socket has; false once the peer is done (end of stream or
+/// error).
+fn discard(stream: &TcpStream) -> bool {
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.try_read(&mut sink) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
         }
-        app.ops.delivered(Transport::WebSocket, &msgs, live);
     }
-    Ok(())
 }
 
 /// A frame could not be written: the peer reset, or took nothing for `write_timeout`
-/// (counted as stalled where it is detected, `write_deadline`). Nothing can be said to
+/// (counted as stalled where it is detected, `ws_socket`). Nothing can be said to
 /// such a peer; its next connection resumes from the last `mid` it got.
-fn send_failed(app: &App, e: &WsError) {
+fn send_failed(app: &App, e: &io::Error) {
     app.ops.conn_error(ConnError::WebSocket);
     tracing::debug!(error = %e, "websocket send failed");
 }
 
 /// Envelopes are UTF-8 unless someone published a non-UTF-8 body through the text
 /// endpoint (which is not validated, by the protocol); such bytes are replaced.
-fn utf8(bytes: Bytes) -> Bytes {
+pub(super) fn utf8(bytes: Bytes) -> Bytes {
     match std::str::from_utf8(&bytes) {
         Ok(_) => bytes,
         Err(_) => Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),
     }
 }
 
-/// The close code for a read error that is the peer's fault (RFC 6455 §7.4.1), or `None`
-/// for a connection that is simply gone.
-fn violation(e: &WsError) -> Option<(u16, String)> {
-    match e {
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-        WsError::Protocol(p) => Some((1002, format!("Protocol error: {p}"))),
-        WsError::Capacity(c) => Some((1009, format!("Message too big: {c}"))),
-        WsError::Utf8(_) => Some((1007, "Invalid UTF-8 in a text message".into())),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, F: FnOnce(A) -> R, R>(_: &F) -> usize {
+        std::mem::size_of::<R>()
     }
-}
 
-async fn close(ws: &mut Ws, code: u16, reason: String) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from(reason),
-    };
-    let _ = ws.close(Some(frame)).await;
-    // Give the peer a moment to answer the close so the TCP close is clean.
-    let _ = tokio::time::timeout(CLOSE_LINGER, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-}
-
-/// How long a closing connection waits for its peer.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
-
-/// Close after a read error: the frame parser's state is not to be trusted any more, so
-/// after the close frame the socket is half-closed and whatever still arrives (the rest
-/// of an oversized frame) is read and thrown away until the peer closes or
-/// `CLOSE_LINGER` passes. Closing with unread input would send a reset, and a peer that
-/// gets a reset may drop the close frame it has not read yet (it saw only a dead TCP
-/// connection before this fix).
-async fn close_after_violation(ws: &mut Ws, code: u16, reason: String) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from(reason),
-    };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
+    /// What every idle connection keeps for its whole life: the connection's state and
+    /// its loop, not the handshake's (another task) nor a handler's (boxed).
+    #[test]
+    fn idle_state_is_small() {
+        let conn = std::mem::size_of::<Conn>();
+        let run = future_size(&life);
+        eprintln!("Conn {conn} B, the connection task's future {run} B");
+        assert!(conn <= 192, "Conn is {conn} bytes");
+        assert!(run <= 512, "the connection task's future is {run} bytes");
     }
-    let io = ws.get_mut();
-    let _ = io.shutdown().await;
-    let _ = tokio::time::timeout(CLOSE_LINGER, async {
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = io.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
 }

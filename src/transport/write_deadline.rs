@@ -42,6 +42,12 @@ impl<S> WriteDeadline<S> {
         }
     }
 
+    /// The socket, for a connection that leaves hyper (a WebSocket after its upgrade
+    /// writes with its own deadline: `ws_socket`).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     fn stalled() -> io::Error {
         io::Error::new(
             io::ErrorKind::TimedOut,
