@@ -66,8 +66,13 @@ else
   fi
 fi
 
-# What the figures mean and where the gaps come from (kept by hand, appended last).
-cp scripts/bench-analysis.md "$OUT/analysis.md"
+# What the figures mean and where the gaps come from (kept by hand, appended last),
+# preceded by the 30-minute soak's hand-run record unless a soak was run into $OUT.
+if [ -f "$OUT/soak.json" ]; then
+  cp scripts/bench-analysis.md "$OUT/analysis.md"
+else
+  cat scripts/bench-soak.md scripts/bench-analysis.md >"$OUT/analysis.md"
+fi
 "$BIN" bench --render "$OUT" --out "$MD"
 echo "bench: wrote $MD${failed:+ (failed:$failed)}" >&2
 [ -z "$failed" ]

@@ -116,6 +116,18 @@ pub fn ratio(figure_ms: f64, floor_ms: f64) -> Option<f64> {
     (figure_ms > 0.0 && floor_ms > 0.0).then(|| figure_ms / floor_ms)
 }
 
+/// The publish rate for a run compared with the floor: at most one message per two floor
+/// times, so that each fan-out starts on an idle server as each floor round starts on an
+/// idle writer (fan-outs queued behind each other would measure the queue, not the
+/// fan-out). `requested` when the floor was not measured.
+pub fn paced_rate(requested: f64, floor_mean_ms: f64) -> f64 {
+    if floor_mean_ms > 0.0 {
+        requested.min(1000.0 / (2.0 * floor_mean_ms))
+    } else {
+        requested
+    }
+}
+
 /// The WebSocket frame the server writes for one `message_size`-byte message: its text
 /// envelope (built by the server's own code) in one unmasked text frame.
 pub fn server_frame(message_size: usize) -> Vec<u8> {
@@ -524,6 +536,15 @@ mod tests {
         assert_eq!(s.write_us_per_socket, 0.0);
         assert_eq!(s.last_delivery.count, 0);
         assert_eq!(ratio(98.0, s.last_delivery.mean_ms), None);
+    }
+
+    #[test]
+    fn the_rate_leaves_a_floor_time_between_fan_outs() {
+        // 100 ms to the floor's last frame: one fan-out per 200 ms at most.
+        assert_eq!(paced_rate(10.0, 100.0), 5.0);
+        // 40 ms: 12.5/s would do, the 10/s asked is kept.
+        assert_eq!(paced_rate(10.0, 40.0), 10.0);
+        assert_eq!(paced_rate(10.0, 0.0), 10.0);
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub struct BenchArgs {
     /// Where --render writes (default stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Rounds of the machine's floor measured after the run: the same frame written to as
+    /// Rounds of the machine's floor measured before the run: the same frame written to as
     /// many loopback sockets without a server (see the floor section of BENCHMARKS.md).
     /// Default 20 for the fanout scenario, 0 (not measured) otherwise.
     #[arg(long)]
@@ -294,7 +294,7 @@ pub struct Settings {
     pub warmup_timeout: f64,
     pub drain_timeout: f64,
     pub sample_ms: u64,
-    /// Rounds of the floor measurement after the run (0: none).
+    /// Rounds of the floor measurement before the run (0: none).
     #[serde(default)]
     pub floor_rounds: u32,
     /// Most connections one worker (and one floor drainer) process holds.
@@ -689,7 +689,7 @@ pub struct BenchResult {
     pub bench: BenchCpu,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
-    /// The machine's floor for the same fan-out, measured after the run.
+    /// The machine's floor for the same fan-out, measured before the run.
     #[serde(default)]
     pub floor: Option<floor::FloorResult>,
     /// The soak scenario's figures.
@@ -732,6 +732,25 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let local = tokio::task::LocalSet::new();
+    // The machine's floor for the same fan-out, measured before the run (nothing else of
+    // ours runs yet), and the publish rate paced to it (see `floor::paced_rate`).
+    let mut settings = settings;
+    let mut floor_notes = Vec::new();
+    let floor = (settings.floor_rounds > 0 && settings.subscribers > 0)
+        .then(|| measure_floor(&settings, settings.subscribers, &mut floor_notes))
+        .flatten();
+    if let Some(f) = &floor {
+        let paced = floor::paced_rate(settings.rate, f.last_delivery.mean_ms);
+        if paced < settings.rate {
+            floor_notes.push(format!(
+                "publish rate {:.1}/s instead of {}/s: the floor's fan-out takes {:.1} ms on \
+                 this machine, and each fan-out is given twice that before the next (as each \
+                 floor round starts when the previous one was read)",
+                paced, settings.rate, f.last_delivery.mean_ms
+            ));
+            settings.rate = paced;
+        }
+    }
     let mut result = if settings.scenario == Some(Scenario::Soak) {
         local.block_on(&rt, soak::coordinate(settings))?
     } else if settings.scenario == Some(Scenario::Cluster) {
@@ -746,21 +765,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     } else {
         local.block_on(&rt, coordinate(settings))?
     };
-    // After the run: the server is stopped and the workers are gone, so the floor gets the
-    // same CPUs to itself.
-    if result.settings.floor_rounds > 0 && result.connect.ok > 0 {
-        let t0 = Instant::now();
-        progress(
-            t0,
-            &format!(
-                "floor: the same frame to {} loopback sockets without a server, {} rounds",
-                result.connect.ok, result.settings.floor_rounds
-            ),
-        );
-        match floor::measure(&floor_spec(&result.settings, result.connect.ok as u32)) {
-            Ok(f) => result.floor = Some(f),
-            Err(e) => result.notes.push(format!("floor not measured: {e}")),
-        }
+    if floor.is_some() || !floor_notes.is_empty() {
+        result.floor = floor;
+        result.notes.extend(floor_notes);
         result.checks = render::checks(&result);
     }
     print!("{}", render::table(&result));
@@ -770,6 +777,29 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         eprintln!("bench: results written to {}", p.display());
     }
     Ok(())
+}
+
+/// Measure the floor for `sockets` subscribers of `s`; a failure becomes a note.
+fn measure_floor(
+    s: &Settings,
+    sockets: u32,
+    notes: &mut Vec<String>,
+) -> Option<floor::FloorResult> {
+    let t0 = Instant::now();
+    progress(
+        t0,
+        &format!(
+            "floor: the same frame to {sockets} loopback sockets without a server, {} rounds",
+            s.floor_rounds
+        ),
+    );
+    match floor::measure(&floor_spec(s, sockets)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            notes.push(format!("floor not measured: {e}"));
+            None
+        }
+    }
 }
 
 /// The floor for `sockets` subscribers of `s`: the writer where the server ran, the

@@ -142,6 +142,13 @@ impl Subscriber {
     /// Queue a message (called by the hub under its lock). Returns false when the queue
     /// was full and the subscriber has been closed as a slow reader.
     pub(crate) fn push(&self, msg: &Arc<Message>) -> bool {
+        self.push_with(msg, true)
+    }
+
+    /// [`Subscriber::push`]; without `direct` the message goes through the queue even when
+    /// the socket could take it now (more of a batch follows: the task writes them
+    /// together).
+    pub(crate) fn push_with(&self, msg: &Arc<Message>, direct: bool) -> bool {
         if self.closed.load(Ordering::Relaxed) != 0 {
             return true;
         }
@@ -152,7 +159,7 @@ impl Subscriber {
         if q.last_mid.is_some_and(|last| msg.mid <= last) {
             return true;
         }
-        if q.items.is_empty() && !q.busy {
+        if direct && q.items.is_empty() && !q.busy {
             if let Some(direct) = self.direct.get() {
                 match direct.offer(msg) {
                     Offer::Written => {
@@ -323,5 +330,29 @@ mod tests {
         task_writes(sub.recv().await.unwrap());
         sub.push(&msg(8));
         assert_eq!(*wire.lock(), ids(&[1, 2, 3, 4, 5, 6, 7, 8]));
+    }
+
+    /// A batch's messages are taken by the task together (one `writev`), not written one
+    /// by one from the fan-out; the first message after the batch is direct again.
+    #[tokio::test]
+    async fn a_batch_goes_through_the_queue_and_is_taken_whole() {
+        let sub = Subscriber::new(1, Box::new([]), 100);
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        sub.attach(Box::new(Fake {
+            wire: wire.clone(),
+            full: Arc::new(AtomicBool::new(false)),
+        }));
+        sub.push_with(&msg(1), false);
+        sub.push_with(&msg(2), false);
+        sub.push(&msg(3)); // the batch's last: 1 and 2 are ahead of it
+        assert!(wire.lock().is_empty());
+        let taken = sub.recv().await.unwrap();
+        assert_eq!(
+            taken.iter().map(|m| m.mid).collect::<Vec<_>>(),
+            ids(&[1, 2, 3])
+        );
+        sub.done();
+        sub.push(&msg(4));
+        assert_eq!(*wire.lock(), ids(&[4]));
     }
 }

@@ -193,7 +193,7 @@ impl Ingress {
                 "the push server is shutting down",
             ));
         }
-        match self.apply_one(item, now_unix(), None) {
+        match self.apply_one(item, now_unix(), None, false) {
             Ok(()) => {
                 self.count(|c| &c.applied, 1);
                 Ok(())
@@ -227,6 +227,7 @@ impl Ingress {
         }
         // With the Redis engine: the last seq whose apply moved the shared mark.
         let mut shared_upto = applied;
+        let n = items.len();
         for (i, item) in items.into_iter().enumerate() {
             let seq = first_seq.wrapping_add(i as u64);
             if seq <= applied {
@@ -235,7 +236,7 @@ impl Ingress {
             }
             let mark = HandoffMark { origin, seq };
             let result = match item {
-                Ok(item) => self.apply_one(item, now, Some(mark)),
+                Ok(item) => self.apply_one(item, now, Some(mark), i + 1 < n),
                 Err(e) => Err(ApplyError::Rejected(e.text)),
             };
             match result {
@@ -319,12 +320,22 @@ impl Ingress {
     }
 
     /// Apply one item; `mark` is its place in its worker's sequence (`None`: the
-    /// in-process path, which has none).
-    fn apply_one(&self, item: Item, now: u64, mark: Option<HandoffMark>) -> Result<(), ApplyError> {
+    /// in-process path, which has none); `more_follow`: later items of the same batch
+    /// come next (see [`Publish::batched`]).
+    fn apply_one(
+        &self,
+        item: Item,
+        now: u64,
+        mark: Option<HandoffMark>,
+        more_follow: bool,
+    ) -> Result<(), ApplyError> {
         let hub = &self.app.hub;
-        let publish = |p: Publish| match mark {
-            Some(m) => hub.publish(p.with_handoff(m)),
-            None => hub.publish(p),
+        let publish = |p: Publish| {
+            let p = p.batched(more_follow);
+            match mark {
+                Some(m) => hub.publish(p.with_handoff(m)),
+                None => hub.publish(p),
+            }
         };
         match item {
             Item::Publish {

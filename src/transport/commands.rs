@@ -22,9 +22,10 @@ pub fn execute(
         Command::IncomingMessages(messages) => {
             counters.count_request("incomingMessages", now);
             let sender = sender.ok_or(ErrorCode::PublicChannelIdRequired)?;
-            for m in messages {
+            let n = messages.len();
+            for (i, m) in messages.into_iter().enumerate() {
                 app.hub
-                    .publish(Publish::incoming(m, sender))
+                    .publish(Publish::incoming(m, sender).batched(i + 1 < n))
                     .map_err(|e| e.code())?;
             }
             Ok(None)
