@@ -392,7 +392,9 @@ mod tests {
         for t in threads {
             let mine = t.join().unwrap();
             // One publisher's items: answered in its order, ids increasing.
-            assert!(mine.windows(2).all(|w| w[0].1 + 1 == w[1].1 && w[0].2 < w[1].2));
+            assert!(mine
+                .windows(2)
+                .all(|w| w[0].1 + 1 == w[1].1 && w[0].2 < w[1].2));
             all.extend(mine.into_iter().map(|(_, _, id)| id));
         }
         all.sort_unstable();
@@ -464,7 +466,9 @@ mod tests {
         let mut threads = Vec::new();
         for p in 0..4u32 {
             let (cc, rr) = (c.clone(), redis.clone());
-            threads.push(thread::spawn(move || cc.submit((p, 0), 10, &|b| rr.commit(b))));
+            threads.push(thread::spawn(move || {
+                cc.submit((p, 0), 10, &|b| rr.commit(b))
+            }));
             if p == 0 {
                 while redis.hold.lock().is_some() {
                     thread::yield_now();
@@ -524,7 +528,13 @@ mod tests {
         }
         assert_eq!(
             *redis.batches.lock(),
-            vec![vec![0], vec![1000], vec![2000], vec![3000], vec![4000, 5000]]
+            vec![
+                vec![0],
+                vec![1000],
+                vec![2000],
+                vec![3000],
+                vec![4000, 5000]
+            ]
         );
     }
 
