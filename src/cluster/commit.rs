@@ -408,6 +408,9 @@ mod tests {
     /// see that first batch started (its hold taken).
     type Hold = Arc<Mutex<Option<mpsc::Receiver<()>>>>;
 
+    /// A commit function every test thread calls.
+    type SharedCommit<R> = Arc<dyn Fn(Vec<u32>) -> Vec<R> + Send + Sync>;
+
     fn held() -> (mpsc::Sender<()>, Hold) {
         let (tx, rx) = mpsc::channel();
         (tx, Arc::new(Mutex::new(Some(rx))))
@@ -437,8 +440,7 @@ mod tests {
                 _ => items.into_iter().map(Ok).collect(),
             }
         };
-        let commit: Arc<dyn Fn(Vec<u32>) -> Vec<Result<u32, String>> + Send + Sync> =
-            Arc::new(commit);
+        let commit: SharedCommit<Result<u32, String>> = Arc::new(commit);
         let mut threads = Vec::new();
         for i in 0..5u32 {
             let (cc, commit) = (c.clone(), commit.clone());
@@ -551,7 +553,7 @@ mod tests {
             assert!(!items.contains(&1), "a bug while committing");
             items
         };
-        let commit: Arc<dyn Fn(Vec<u32>) -> Vec<u32> + Send + Sync> = Arc::new(commit);
+        let commit: SharedCommit<u32> = Arc::new(commit);
         let mut threads = Vec::new();
         for i in 0..3u32 {
             let (cc, commit) = (c.clone(), commit.clone());
