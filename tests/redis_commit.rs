@@ -22,8 +22,13 @@ use ops_support::{Bxpush, Scratch};
 use redis_support::RedisServer;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use bxpush::protocol::{ChannelKey, MessageId};
-use bxpush::store::redis::RedisConn;
+use bytes::Bytes;
+use redis::AsyncCommands;
+
+use bxpush::message::{Message, Sender};
+use bxpush::protocol::{ChannelId, ChannelKey, MessageId};
+use bxpush::store::redis::conn::{publish_commands, BatchItem, Fenced};
+use bxpush::store::redis::{layout, RedisConn};
 
 const THREADS: u64 = 32;
 const EACH: u64 = 200;
@@ -307,4 +312,83 @@ async fn a_redis_killed_mid_batch_leaves_each_publish_kept_once_or_refused_and_n
         got_set, accepted,
         "node B delivered exactly the accepted messages"
     );
+}
+
+/// One `MULTI` for three messages, the second a hand-off item whose origin's mark another
+/// owner already moved past it: that item alone is refused (its writes skipped), the
+/// others are stored and their marks move; a command Redis refuses fails its own item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refuses_only_the_item_its_mark_or_redis_refuses() {
+    const NOW: u32 = 1_700_000_000;
+    let redis = RedisServer::start();
+    let mut conn = RedisConn::connect(&redis.url()).await.unwrap();
+    let mut other = redis_support::raw(&redis).await;
+    let _: () = other.set(layout::handoff_mark_key(7), "5").await.unwrap();
+    let ch = ChannelKey::private(ChannelId([9; 16]));
+    let batch =
+        async |conn: &mut RedisConn, marks: [Option<(u64, u64)>; 3], to: [ChannelKey; 3]| {
+            let mids = conn.allocate_mids(NOW, 3).await.unwrap();
+            assert!(mids
+                .windows(2)
+                .all(|w| w[1].counter() == w[0].counter() + 1));
+            let items: Vec<BatchItem> = mids
+                .iter()
+                .zip(marks)
+                .zip(to)
+                .enumerate()
+                .map(|(i, ((mid, mark), key))| {
+                    let body = Bytes::from(format!("{{\"n\":{}}}", mid.counter() * 10 + i as u64));
+                    let msg = Message::new(
+                        *mid,
+                        vec![key],
+                        body,
+                        60,
+                        NOW as u64 * 1000,
+                        Sender::Backend,
+                    );
+                    BatchItem {
+                        commands: publish_commands(&msg, "bxnode01"),
+                        mark,
+                    }
+                })
+                .collect();
+            conn.store_and_publish_batch(&items).await.unwrap()
+        };
+    let got = batch(&mut conn, [None, Some((7, 5)), Some((8, 1))], [ch; 3]).await;
+    assert!(matches!(got[0], Ok(Fenced::Applied)));
+    assert!(matches!(got[1], Ok(Fenced::AlreadyAt(5))));
+    assert!(matches!(got[2], Ok(Fenced::Applied)));
+    let n = |m: &bxpush::message::Message| {
+        serde_json::from_slice::<serde_json::Value>(&m.body).unwrap()["n"]
+            .as_u64()
+            .unwrap()
+    };
+    let stored: Vec<u64> = conn
+        .history_after(&[ch], &MessageId([0; 13]))
+        .await
+        .unwrap()
+        .iter()
+        .map(n)
+        .collect();
+    assert_eq!(
+        stored,
+        [10, 32],
+        "the first and the third, not the refused one"
+    );
+    assert_eq!(conn.handoff_mark(7).await.unwrap(), 5);
+    assert_eq!(conn.handoff_mark(8).await.unwrap(), 1);
+
+    // A channel whose history key holds a string: that item's ZADD is refused.
+    let broken = ChannelKey::private(ChannelId([4; 16]));
+    let _: () = other
+        .set(layout::history_key(&broken), "not a zset")
+        .await
+        .unwrap();
+    let got = batch(&mut conn, [None, None, Some((8, 2))], [ch, broken, ch]).await;
+    assert!(matches!(got[0], Ok(Fenced::Applied)));
+    assert!(got[1]
+        .as_ref()
+        .is_err_and(|e| e.code() == Some("WRONGTYPE")));
+    assert!(matches!(got[2], Ok(Fenced::Applied)));
+    assert_eq!(conn.handoff_mark(8).await.unwrap(), 2);
 }
