@@ -2,7 +2,8 @@
 //! node's Redis connections, and the [`ClusterEngine`] the hub calls in Redis mode.
 //! DESIGN.md "Several nodes (Redis)" is the design; in short:
 //!
-//! - publishing: `INCR` + one `MULTI` (history + notification), outside the hub lock,
+//! - publishing: through the node's group commit, outside the hub lock: concurrent
+//!   publishes share one `INCRBY` + one `MULTI` (history + notifications), each
 //!   answered after `EXEC`;
 //! - every node (the publishing one too) fans out what its [`Sequencer`] releases from
 //!   the `pushserver:*` stream, in id order;
@@ -12,13 +13,16 @@
 //!   reconnect with back-off, then what local channels missed is read back.
 //!
 //! Files: [`engine`] (the task: connection, stream, sequencer, recovery), [`presence`]
-//! (online keys and the `stats` hash, once a second), [`sequencer`], `handoff` (the PHP
+//! (online keys and the `stats` hash, once a second), [`sequencer`], [`commit`] (the
+//! group commit, generic), `publish` (a batch's writes in Redis), `handoff` (the PHP
 //! owners' shared marks and tag watches), and this file (the shared state and the
 //! hub-facing calls).
 
+pub mod commit;
 pub mod engine;
 mod handoff;
 pub mod presence;
+mod publish;
 pub mod sequencer;
 
 use std::io;
@@ -33,8 +37,10 @@ use tokio::sync::{watch, Notify};
 use crate::hub::{ClusterEngine, HandoffMark, Hub, PublishError, Subscriber, WatchChange};
 use crate::message::{Message, Receivers, Sender};
 use crate::protocol::{ChannelKey, MessageId};
-use crate::store::redis::conn::{self, Fenced};
+use crate::store::redis::conn;
 use crate::store::redis::{layout, RedisConn, RedisUrl};
+use commit::{Committer, PUBLISH_BOUNDS};
+use publish::{Answer, Pending};
 
 pub use sequencer::Sequencer;
 
@@ -82,6 +88,8 @@ pub struct Cluster {
     /// The engine's first connection attempt ended (either way).
     attempted: Notify,
     process_id: String,
+    /// Every publish of this node goes through it (`publish.rs`).
+    committer: Committer<Pending, Answer>,
     stats_source: Mutex<Option<StatsSource>>,
     /// The other processes' `stats` entries, refreshed once a second.
     others: Mutex<Vec<serde_json::Value>>,
@@ -133,6 +141,7 @@ impl Cluster {
             suspect: Notify::new(),
             attempted: Notify::new(),
             process_id,
+            committer: Committer::new(PUBLISH_BOUNDS),
             stats_source: Mutex::new(None),
             others: Mutex::new(Vec::new()),
             counters: ClusterCounters::default(),
@@ -163,13 +172,18 @@ impl Cluster {
         self.conn.read().clone()
     }
 
-    /// Run `f` to completion from synchronous code: on a runtime worker without
-    /// stalling the other tasks of that worker (`block_in_place`), elsewhere directly.
-    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+    /// Run blocking `f` from synchronous code: on a runtime worker without stalling
+    /// the other tasks of that worker (`block_in_place`), elsewhere directly.
+    fn blocking<T>(&self, f: impl FnOnce() -> T) -> T {
         match tokio::runtime::Handle::try_current() {
-            Ok(_) => tokio::task::block_in_place(|| self.rt.block_on(f)),
-            Err(_) => self.rt.block_on(f),
+            Ok(_) => tokio::task::block_in_place(f),
+            Err(_) => f(),
         }
+    }
+
+    /// Run `f` to completion from synchronous code (see [`Cluster::blocking`]).
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.blocking(|| self.rt.block_on(f))
     }
 
     fn refuse(&self, e: io::Error) -> io::Error {
@@ -181,6 +195,7 @@ impl Cluster {
     fn json(&self) -> serde_json::Value {
         let c = &self.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let b = &self.committer.stats;
         serde_json::json!({
             "degraded": self.degraded.load(Ordering::Relaxed),
             "uid": self.uid,
@@ -193,6 +208,10 @@ impl Cluster {
             "caughtUp": g(&c.caught_up),
             "watchPairs": g(&c.watch_pairs),
             "watchesEvicted": g(&c.watches_evicted),
+            "commits": g(&b.batches),
+            "committed": g(&b.items),
+            "largestCommit": g(&b.largest),
+            "commitQueueFull": g(&b.full),
         })
     }
 }
@@ -222,59 +241,14 @@ impl ClusterEngine for Cluster {
         sender: Sender,
         mark: Option<HandoffMark>,
     ) -> Result<Arc<Message>, PublishError> {
-        if self.degraded.load(Ordering::Acquire) {
-            return Err(PublishError::History(self.refuse(unavailable("degraded"))));
-        }
-        let Some(mut conn) = self.current() else {
-            return Err(PublishError::History(
-                self.refuse(unavailable("not connected yet")),
-            ));
-        };
-        let uid = self.uid.clone();
-        let result = self.block_on(async move {
-            let mid = conn.allocate_mid((now_ms / 1000) as u32).await?;
-            let msg = Message::new(mid, receivers, body, expiry, now_ms, sender);
-            let written = match mark {
-                None => conn.store_and_publish(&msg, &uid).await.map(|()| None),
-                Some(m) => {
-                    let commands = conn::publish_commands(&msg, &uid);
-                    let f = conn.fenced(m.origin, m.seq, &commands).await;
-                    f.map(|f| match f {
-                        Fenced::Applied => None,
-                        Fenced::AlreadyAt(at) => Some(at),
-                    })
-                }
-            };
-            match written {
-                Ok(None) => Ok(Ok(Arc::new(msg))),
-                // Its id is burnt: the sequencers give the gap up after their hold.
-                Ok(Some(at)) => Ok(Err(at)),
-                // The reply was lost: the write may have run. Asked on the same
-                // connection (so after it ran or was discarded): a hand-off item's mark
-                // says so for every message, a stored message's key for the others; then
-                // it is published and must not be refused (a retry would apply it twice).
-                Err(e) if reply_lost(&e) => {
-                    let done = match mark {
-                        Some(m) => conn.handoff_mark(m.origin).await.map(|at| at >= m.seq),
-                        None if msg.expiry > 0 => conn.message_exists(&msg.mid).await,
-                        None => Ok(false),
-                    };
-                    match done {
-                        Ok(true) => Ok(Ok(Arc::new(msg))),
-                        _ => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            }
-        });
-        match result {
-            Ok(Ok(msg)) => Ok(msg),
-            Ok(Err(at)) => Err(PublishError::AlreadyApplied(at)),
-            Err(e) => {
-                self.suspect.notify_one();
-                Err(PublishError::History(self.refuse(unavailable(e))))
-            }
-        }
+        self.publish_pending(Pending {
+            receivers,
+            body,
+            expiry,
+            now_ms,
+            sender,
+            mark,
+        })
     }
 
     fn handoff_mark(&self, origin: u64) -> io::Result<u64> {

@@ -3,8 +3,9 @@
 //! single-node hub (memory store under the hub lock) and nothing here runs.
 //!
 //! With an engine:
-//! - `Hub::publish` hands the message to the engine (id from the cluster counter, one
-//!   `MULTI` with the history write and the notification) and fans out nothing itself:
+//! - `Hub::publish` hands the message to the engine (its group commit: id from the
+//!   cluster counter, one `MULTI` with the history writes and the notifications of the
+//!   batch) and fans out nothing itself:
 //!   every node, the publishing one included, fans out what its sequencer releases from
 //!   the pub/sub stream ([`Hub::release`]), so local and remote messages share one order;
 //! - `Hub::subscribe` with a resume `mid` registers the subscriber as *pending* (what is

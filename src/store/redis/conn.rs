@@ -68,6 +68,42 @@ pub enum Fenced {
     AlreadyAt(u64),
 }
 
+impl Fenced {
+    /// The fenced script's reply `{applied, mark}`.
+    fn of(applied: i64, mark: u64) -> Self {
+        if applied == 1 {
+            Fenced::Applied
+        } else {
+            Fenced::AlreadyAt(mark)
+        }
+    }
+}
+
+/// One message of a batch ([`RedisConn::store_and_publish_batch`]): its writes
+/// ([`publish_commands`]) and, for a PHP hand-off item, its (origin, seq) fence.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    pub commands: Vec<Command>,
+    pub mark: Option<(u64, u64)>,
+}
+
+/// `EVAL` of [`FENCED_SCRIPT`] for `commands` fenced by `origin`'s mark at `seq`.
+fn fenced_cmd(origin: u64, seq: u64, commands: &[Command]) -> redis::Cmd {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(FENCED_SCRIPT)
+        .arg(1)
+        .arg(layout::handoff_mark_key(origin))
+        .arg(seq)
+        .arg(layout::HANDOFF_MARK_TTL_SECS);
+    for c in commands {
+        eval.arg(c.args.len() + 1).arg(c.name);
+        for a in &c.args {
+            eval.arg(a.as_slice());
+        }
+    }
+    eval
+}
+
 /// KEYS[1] the origin's mark; ARGV[1] the item's seq, ARGV[2] the mark's TTL, then each
 /// command as its argument count and its arguments. Returns {1, seq} when applied, {0,
 /// mark} when the mark was already at or above seq. (Seqs count one worker's items from
@@ -217,6 +253,22 @@ impl RedisConn {
             .ok_or_else(|| protocol_error("server:messagecounter out of the 16-digit range"))
     }
 
+    /// `n` consecutive message ids in one `INCRBY server:messagecounter n` (a group
+    /// commit's batch), in counter order: the reply is the last one's counter.
+    pub async fn allocate_mids(&mut self, now_unix: u32, n: usize) -> RedisResult<Vec<MessageId>> {
+        let startdate = self.startdate(now_unix).await?;
+        let top: i64 = redis::cmd("INCRBY")
+            .arg(layout::COUNTER_KEY)
+            .arg(n)
+            .query_async(&mut self.conn)
+            .await?;
+        let first = top - n as i64 + 1;
+        (first..=top)
+            .map(|c| layout::mid_of(startdate, c))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| protocol_error("server:messagecounter out of the 16-digit range"))
+    }
+
     /// The counter's current value (0 when no id was ever allocated): a node that
     /// (re)subscribes expects the id after it.
     pub async fn counter(&mut self) -> RedisResult<u64> {
@@ -235,6 +287,35 @@ impl RedisConn {
             .arg(layout::message_key(mid))
             .query_async(&mut self.conn)
             .await
+    }
+
+    /// After a batch's lost `EXEC` reply: whether `message:<probe>` exists (`None` when
+    /// there is no probe) and each of `marks`' origin's mark, in one round trip.
+    pub async fn batch_landed(
+        &mut self,
+        probe: Option<&MessageId>,
+        marks: &[u64],
+    ) -> RedisResult<(Option<bool>, Vec<u64>)> {
+        let mut pipe = redis::pipe();
+        if let Some(mid) = probe {
+            pipe.cmd("EXISTS").arg(layout::message_key(mid));
+        }
+        for origin in marks {
+            pipe.cmd("GET").arg(layout::handoff_mark_key(*origin));
+        }
+        if probe.is_none() && marks.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let mut replies: Vec<redis::Value> = pipe.query_async(&mut self.conn).await?;
+        let exists = match probe {
+            Some(_) => Some(redis::from_redis_value::<bool>(replies.remove(0))?),
+            None => None,
+        };
+        let marks = replies
+            .into_iter()
+            .map(|v| redis::from_redis_value::<Option<u64>>(v).map(|m| m.unwrap_or(0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((exists, marks))
     }
 
     /// Store `msg` when its expiry is > 0 and publish its notification on
@@ -276,24 +357,61 @@ impl RedisConn {
         seq: u64,
         commands: &[Command],
     ) -> RedisResult<Fenced> {
-        let mut eval = redis::cmd("EVAL");
-        eval.arg(FENCED_SCRIPT)
-            .arg(1)
-            .arg(layout::handoff_mark_key(origin))
-            .arg(seq)
-            .arg(layout::HANDOFF_MARK_TTL_SECS);
-        for c in commands {
-            eval.arg(c.args.len() + 1).arg(c.name);
-            for a in &c.args {
-                eval.arg(a.as_slice());
+        let (applied, mark): (i64, u64) = fenced_cmd(origin, seq, commands)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(Fenced::of(applied, mark))
+    }
+
+    /// Publish a batch in one `MULTI`: each item's commands as they are, or, for a
+    /// hand-off item, inside the fenced script (so the others proceed when its mark
+    /// refuses it). One answer per item, in order: an item whose command Redis refused
+    /// (a key of another type) gets that error, the rest of the batch stands (a
+    /// transaction does not roll back). `Err` for the whole batch when nothing ran (the
+    /// transaction was refused) or when the reply was lost (see the caller).
+    pub async fn store_and_publish_batch(
+        &mut self,
+        items: &[BatchItem],
+    ) -> RedisResult<Vec<RedisResult<Fenced>>> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().ignore_errors();
+        for item in items {
+            match item.mark {
+                None => {
+                    for c in &item.commands {
+                        pipe.add_command(c.to_cmd());
+                    }
+                }
+                Some((origin, seq)) => {
+                    pipe.add_command(fenced_cmd(origin, seq, &item.commands));
+                }
             }
         }
-        let (applied, mark): (i64, u64) = eval.query_async(&mut self.conn).await?;
-        Ok(if applied == 1 {
-            Fenced::Applied
-        } else {
-            Fenced::AlreadyAt(mark)
-        })
+        let replies: Vec<redis::Value> = pipe.query_async(&mut self.conn).await?;
+        let mut replies = replies.into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let n = match item.mark {
+                None => item.commands.len(),
+                Some(_) => 1,
+            };
+            let mine: Vec<redis::Value> = replies.by_ref().take(n).collect();
+            if mine.len() < n {
+                return Err(protocol_error("EXEC answered fewer replies than commands"));
+            }
+            let failed = mine.iter().find_map(|v| match v {
+                redis::Value::ServerError(e) => Some(RedisError::from(e.clone())),
+                _ => None,
+            });
+            out.push(match (failed, item.mark) {
+                (Some(e), _) => Err(e),
+                (None, None) => Ok(Fenced::Applied),
+                (None, Some(_)) => redis::from_redis_value_ref::<(i64, u64)>(&mine[0])
+                    .map(|(applied, mark)| Fenced::of(applied, mark))
+                    .map_err(RedisError::from),
+            });
+        }
+        Ok(out)
     }
 
     /// Stored, unexpired messages with id > `after` on any of `channels`, in id order,
