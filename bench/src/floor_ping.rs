@@ -291,7 +291,9 @@ fn write_pings(
     for visit in 0..(spec.intervals as usize + 1) * BUCKETS {
         w.wait_until(next)?;
         if visit == BUCKETS {
-            // The warm-up interval is over: every socket was pinged once.
+            // The warm-up interval is over: every socket was pinged once. Its last pongs
+            // are in before the mark, so the window counts its own pings and pongs only.
+            w.answered(Duration::from_secs(5))?;
             start = Some(w.now());
         }
         w.ping(burst(socks.len(), visit % BUCKETS))?;
@@ -299,16 +301,7 @@ fn write_pings(
     }
     // The last step of the last interval: its pongs come back meanwhile.
     w.wait_until(next)?;
-    let late = Instant::now() + Duration::from_secs(5);
-    while w.counted.pongs < w.counted.pings {
-        if Instant::now() > late {
-            return Err(format!(
-                "ping floor: {} pings unanswered 5 s after the last",
-                w.counted.pings - w.counted.pongs
-            ));
-        }
-        w.wait_until(Instant::now() + Duration::from_millis(10))?;
-    }
+    w.answered(Duration::from_secs(5))?;
     let end = w.now();
     drop(w);
     Ok((start.unwrap_or(end).until(&end), socks))
@@ -362,6 +355,21 @@ impl Pinger<'_> {
                 }
             }
         }
+    }
+
+    /// Read pongs until every ping written so far is answered, at most `limit`.
+    fn answered(&mut self, limit: Duration) -> Result<(), String> {
+        let late = Instant::now() + limit;
+        while self.counted.pongs < self.counted.pings {
+            if Instant::now() > late {
+                return Err(format!(
+                    "ping floor: {} pings unanswered after {limit:?}",
+                    self.counted.pings - self.counted.pongs
+                ));
+            }
+            self.wait_until(Instant::now() + Duration::from_millis(10))?;
+        }
+        Ok(())
     }
 
     /// One `write` of the ping to each socket of a burst.
