@@ -126,6 +126,35 @@ fn websocket_text_shared_channels_two_workers() {
     assert!(md.contains("bxpush bench"), "{md}");
 }
 
+/// The idle scenario's floor on its own (`--floor-only`): every ping of the measured
+/// interval is written, answered and counted once, and its cost is a figure. Small: 200
+/// sockets pinged every second, one interval measured after one that warms up.
+#[test]
+fn the_ping_floor_counts_each_ping_and_pong_once() {
+    let json = dir("ping-floor").join("floor.json");
+    let out = bxpush()
+        .args(["bench", "--floor-only", "--scenario", "idle"])
+        .args(["--subscribers", "200", "--ws-ping-interval", "1"])
+        .args(["--floor-rounds", "1", "--cpu", "any", "--server-cpu", "any"])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .expect("bxpush bench runs");
+    assert!(
+        out.status.success(),
+        "ping floor failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("json written");
+    let f: bxpush_bench::floor_ping::PingFloorResult =
+        serde_json::from_str(&text).expect("json parses");
+    assert_eq!((f.sockets, f.peers, f.intervals), (200, 1, 1), "{f:?}");
+    assert_eq!((f.pings, f.pongs), (200, 200), "{f:?}");
+    assert!(f.reads_per_ping >= 1.0, "a read per pong at least: {f:?}");
+    assert!(f.us_per_ping_pong > 0.0 && f.cpu_pct > 0.0, "{f:?}");
+    assert_eq!(f.ping_bytes, bxpush::transport::ws_codec::PING.len());
+}
+
 #[test]
 fn binary_websocket_protobuf_publish_private_channels() {
     let r = bench(

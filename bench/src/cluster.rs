@@ -904,6 +904,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         checks: Vec::new(),
         notes,
         floor: None,
+        ping_floor: None,
         soak: None,
         cluster: Some(cluster),
     };

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use bxpush::protocol::envelope::text_envelope;
 use bxpush::protocol::MessageId;
 
+use crate::epoll::Epoll;
 use crate::worker::{new_histogram, now_ns};
 use crate::{procstat, Quantiles};
 
@@ -197,7 +198,7 @@ pub fn measure(spec: &FloorSpec) -> Result<FloorResult, String> {
     let shares = split(spec.sockets, spec.per_process);
     let exe = std::env::current_exe().map_err(|e| format!("floor: own path: {e}"))?;
     let (tx, rx) = mpsc::channel::<(usize, Result<DrainEvent, String>)>();
-    let mut children = Drainers(Vec::new());
+    let mut children = Children(Vec::new());
     for (i, &n) in shares.iter().enumerate() {
         let mut child = Process::new(&exe)
             .arg("--floor-drain")
@@ -329,10 +330,11 @@ pub fn measure(spec: &FloorSpec) -> Result<FloorResult, String> {
     ))
 }
 
-/// Drainer processes, killed on drop (they also exit when their stdin closes).
-struct Drainers(Vec<(Child, std::process::ChildStdin)>);
+/// The floors' helper processes (drainers here, the ping floor's peers), killed on drop
+/// (they also exit when their stdin closes).
+pub(crate) struct Children(pub(crate) Vec<(Child, std::process::ChildStdin)>);
 
-impl Drop for Drainers {
+impl Drop for Children {
     fn drop(&mut self) {
         for (mut child, stdin) in self.0.drain(..) {
             drop(stdin);
@@ -418,59 +420,6 @@ pub fn drain_main() -> Result<(), String> {
     // a drainer that died while others still report the last round.
     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
     Ok(())
-}
-
-/// A level-triggered epoll set (the drainer's only use of it).
-struct Epoll(i32);
-
-impl Epoll {
-    fn new() -> Result<Self, String> {
-        // SAFETY: plain syscall; the fd is owned by the returned value.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!(
-                "epoll_create1: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(Self(fd))
-    }
-
-    fn add(&self, fd: i32, token: u64) -> Result<(), String> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: both fds are open; `ev` outlives the call.
-        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
-        }
-        Ok(())
-    }
-
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> Result<usize, String> {
-        // SAFETY: `events` is a valid buffer of its length.
-        let n = unsafe {
-            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms)
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(0);
-            }
-            return Err(format!("epoll_wait: {e}"));
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: closing the fd this value owns.
-        unsafe {
-            libc::close(self.0);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@
 pub mod accounting;
 pub mod body;
 pub mod cluster;
+mod epoll;
 pub mod floor;
+pub mod floor_ping;
 pub mod http;
 pub mod plan;
 pub mod procstat;
@@ -214,12 +216,15 @@ pub struct BenchArgs {
     /// Where --render writes (default stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Rounds of the machine's floor measured before the run: the same frame written to as
-    /// many loopback sockets without a server (see the floor section of BENCHMARKS.md).
-    /// Default 20 for the fanout scenario, 0 (not measured) otherwise.
+    /// Rounds of the machine's floor measured before the run, the same traffic on as many
+    /// loopback sockets without a server (see the floor section of BENCHMARKS.md): in the
+    /// fanout scenario a round is the same frame written to every socket (default 20), in
+    /// the idle scenario one ping interval of the same pings and pongs (default 2, after
+    /// one that warms up); 0 = not measured (the default of the other scenarios).
     #[arg(long)]
     pub floor_rounds: Option<u32>,
-    /// Measure only the floor (for --subscribers sockets and --message-size), no server.
+    /// Measure only the floor (for --subscribers sockets and --message-size; with
+    /// --scenario idle the ping floor, every --ws-ping-interval), no server.
     #[arg(long)]
     pub floor_only: bool,
     /// Soak: subscribers that reconnect per second (each resumes with its last mid).
@@ -260,6 +265,9 @@ pub struct BenchArgs {
     /// Run as a floor drainer process (internal).
     #[arg(long, hide = true)]
     pub floor_drain: bool,
+    /// Run as a ping floor peer process (internal).
+    #[arg(long, hide = true)]
+    pub floor_pong: bool,
 }
 
 /// Everything resolved: flags > scenario defaults > global defaults.
@@ -344,6 +352,7 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.rate, 0.0);
             set(&mut a.idle, 30.0);
             set(&mut a.ws_ping_interval, 5);
+            set(&mut a.floor_rounds, 2);
         }
         Scenario::Fanout => {
             set(&mut a.transport, Transport::Ws);
@@ -695,6 +704,9 @@ pub struct BenchResult {
     /// The machine's floor for the same fan-out, measured before the run.
     #[serde(default)]
     pub floor: Option<floor::FloorResult>,
+    /// The machine's floor for the same idle pings and pongs (idle scenario).
+    #[serde(default)]
+    pub ping_floor: Option<floor_ping::PingFloorResult>,
     /// The soak scenario's figures.
     #[serde(default)]
     pub soak: Option<soak::SoakResult>,
@@ -710,6 +722,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     if args.floor_drain {
         return floor::drain_main();
+    }
+    if args.floor_pong {
+        return floor_ping::pong_main();
     }
     if let Some(dir) = &args.render {
         let md = render::render_dir(dir)?;
@@ -735,12 +750,19 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let local = tokio::task::LocalSet::new();
-    // The machine's floor for the same fan-out, measured before the run (nothing else of
-    // ours runs yet), and the publish rate paced to it (see `floor::paced_rate`).
+    // The machine's floor for the same fan-out (or, idle, the same pings and pongs),
+    // measured before the run (nothing else of ours runs yet), and the publish rate paced
+    // to it (see `floor::paced_rate`).
     let mut settings = settings;
     let mut floor_notes = Vec::new();
-    let floor = (settings.floor_rounds > 0 && settings.subscribers > 0)
+    let measured = settings.floor_rounds > 0 && settings.subscribers > 0;
+    let idle = settings.scenario == Some(Scenario::Idle);
+    let floor = (measured && !idle)
         .then(|| measure_floor(&settings, settings.subscribers, &mut floor_notes))
+        .flatten();
+    // The idle scenario's floor is its pings and pongs (`floor_ping`).
+    let ping_floor = (measured && idle)
+        .then(|| measure_ping_floor(&settings, settings.subscribers, &mut floor_notes))
         .flatten();
     if let Some(f) = &floor {
         let paced = floor::paced_rate(settings.rate, f.last_delivery.mean_ms);
@@ -768,8 +790,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     } else {
         local.block_on(&rt, coordinate(settings))?
     };
-    if floor.is_some() || !floor_notes.is_empty() {
+    if floor.is_some() || ping_floor.is_some() || !floor_notes.is_empty() {
         result.floor = floor;
+        result.ping_floor = ping_floor;
         result.notes.extend(floor_notes);
         result.checks = render::checks(&result);
     }
@@ -805,6 +828,28 @@ fn measure_floor(
     }
 }
 
+/// Measure the ping floor for `sockets` subscribers of `s`; a failure becomes a note.
+fn measure_ping_floor(
+    s: &Settings,
+    sockets: u32,
+    notes: &mut Vec<String>,
+) -> Option<floor_ping::PingFloorResult> {
+    progress(
+        Instant::now(),
+        &format!(
+            "ping floor: the same pings and pongs on {sockets} loopback sockets without a server, 1 + {} intervals",
+            s.floor_rounds
+        ),
+    );
+    match ping_floor_spec(s, sockets).and_then(|f| floor_ping::measure(&f)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            notes.push(format!("ping floor not measured: {e}"));
+            None
+        }
+    }
+}
+
 /// The floor for `sockets` subscribers of `s`: the writer where the server ran, the
 /// drainers where the bench ran.
 fn floor_spec(s: &Settings, sockets: u32) -> floor::FloorSpec {
@@ -818,6 +863,23 @@ fn floor_spec(s: &Settings, sockets: u32) -> floor::FloorSpec {
     }
 }
 
+/// The ping floor for `sockets` subscribers of `s` (idle scenario): the writer where the
+/// server ran, the peers where the bench ran, the server's ping interval.
+fn ping_floor_spec(s: &Settings, sockets: u32) -> Result<floor_ping::PingFloorSpec, String> {
+    let interval = s
+        .ws_ping_interval
+        .filter(|&p| p > 0)
+        .ok_or("the ping floor needs the server's --ws-ping-interval")?;
+    Ok(floor_ping::PingFloorSpec {
+        sockets,
+        interval: Duration::from_secs(interval),
+        intervals: s.floor_rounds.max(1),
+        writer_cpu: s.server_cpu.clone(),
+        peer_cpu: s.cpu.clone(),
+        per_process: s.per_worker.max(1),
+    })
+}
+
 /// `--floor-only`: the floor alone, printed as JSON (and written to `--json`).
 fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     let mut s = s.clone();
@@ -825,8 +887,13 @@ fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
     s.server_cpu = s.server_cpu.or_else(|| two.then(|| "0".into()));
     s.cpu = s.cpu.or_else(|| two.then(|| "1".into()));
-    let f = floor::measure(&floor_spec(&s, s.subscribers))?;
-    let text = serde_json::to_string_pretty(&f).expect("serialisable");
+    let text = if s.scenario == Some(Scenario::Idle) {
+        let f = floor_ping::measure(&ping_floor_spec(&s, s.subscribers)?)?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    } else {
+        let f = floor::measure(&floor_spec(&s, s.subscribers))?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    };
     println!("{text}");
     if let Some(p) = json {
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -1594,6 +1661,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         checks: Vec::new(),
         notes,
         floor: None,
+        ping_floor: None,
         soak: None,
         cluster: None,
     };

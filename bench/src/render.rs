@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::{floor, BenchResult, Check, Quantiles, Scenario};
+use super::{floor, floor_ping, BenchResult, Check, Quantiles, Scenario};
 
 pub(crate) fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
     Check {
@@ -69,6 +69,9 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 opt_pct(r.server.idle_cpu_pct),
                 r.server.idle_cpu_pct.map(|v| v <= 2.0),
             ));
+            if let Some(f) = &r.ping_floor {
+                out.push(ping_floor_check(r.server.idle_cpu_us_per_ping, f));
+            }
             out.push(check(
                 "connections dropped while idle",
                 "0",
@@ -178,6 +181,23 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
         ));
     }
     out
+}
+
+/// The idle server's CPU per ping + pong against the kernel's alone for the same traffic.
+fn ping_floor_check(server_us: Option<f64>, f: &floor_ping::PingFloorResult) -> Check {
+    let ratio = server_us.and_then(|us| floor::ratio(us, f.us_per_ping_pong));
+    check(
+        &format!(
+            "server CPU per ping + pong / the machine's floor ({:.2} µs: the same {} B pings and {} B pongs on {} sockets, no server)",
+            f.us_per_ping_pong, f.ping_bytes, f.pong_bytes, f.sockets
+        ),
+        "(none set)",
+        match (server_us, ratio) {
+            (Some(us), Some(x)) => format!("{us:.2} µs = {x:.2}×"),
+            _ => "not measured".into(),
+        },
+        None,
+    )
 }
 
 /// The soak's figures: nothing accumulates while connections churn, nothing stays after.
@@ -448,6 +468,23 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
         "connections closed during the run",
         r.delivery.closed.to_string(),
     );
+    if let Some(f) = &r.ping_floor {
+        add(
+            "floor: same pings and pongs, same sockets, no server",
+            format!(
+                "{} sockets pinged every {} s in {} bursts an interval, {} pong peer process(es), {} intervals: {:.2} µs of CPU per ping + pong, {:.2}% of a core; per ping + pong 1 write, {:.2} reads, {:.2} epoll waits",
+                f.sockets,
+                f.interval_s,
+                f.bursts,
+                f.peers,
+                f.intervals,
+                f.us_per_ping_pong,
+                f.cpu_pct,
+                f.reads_per_ping,
+                f.epoll_waits_per_ping
+            ),
+        );
+    }
     if let Some(f) = &r.floor {
         add(
             "floor: same frame, same sockets, no server",

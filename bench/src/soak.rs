@@ -501,6 +501,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         checks: Vec::new(),
         notes,
         floor: None,
+        ping_floor: None,
         soak: Some(soak),
         cluster: None,
     };
