@@ -19,6 +19,7 @@ pub mod accounting;
 pub mod body;
 pub mod cluster;
 pub mod floor;
+pub mod floor_frame;
 pub mod http;
 pub mod plan;
 pub mod procstat;
@@ -214,9 +215,10 @@ pub struct BenchArgs {
     /// Where --render writes (default stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Rounds of the machine's floor measured before the run: the same frame written to as
-    /// many loopback sockets without a server (see the floor section of BENCHMARKS.md).
-    /// Default 20 for the fanout scenario, 0 (not measured) otherwise.
+    /// Rounds of the machine's floor measured before the run: the same frame (long poll:
+    /// response; SSE: chunk) written to as many loopback sockets without a server (see the
+    /// floor section of BENCHMARKS.md). Default 20 for the fanout, longpoll and sse
+    /// scenarios, 0 (not measured) otherwise.
     #[arg(long)]
     pub floor_rounds: Option<u32>,
     /// Measure only the floor (for --subscribers sockets and --message-size), no server.
@@ -444,6 +446,9 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.channels, 1);
             set(&mut a.rate, 2.0);
             set(&mut a.duration, 15.0);
+            // Release p99 is stated against the floor: the same response (or SSE chunk)
+            // written to as many sockets without a server.
+            set(&mut a.floor_rounds, 20);
         }
     }
 }
@@ -792,7 +797,7 @@ fn measure_floor(
     progress(
         t0,
         &format!(
-            "floor: the same frame to {sockets} loopback sockets without a server, {} rounds",
+            "floor: the same bytes to {sockets} loopback sockets without a server, {} rounds",
             s.floor_rounds
         ),
     );
@@ -811,6 +816,7 @@ fn floor_spec(s: &Settings, sockets: u32) -> floor::FloorSpec {
     floor::FloorSpec {
         sockets,
         message_size: s.message_size,
+        transport: s.transport,
         rounds: s.floor_rounds.max(1),
         writer_cpu: s.server_cpu.clone(),
         drain_cpu: s.cpu.clone(),
