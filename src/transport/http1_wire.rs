@@ -274,8 +274,8 @@ mod tests {
 
     #[test]
     fn heads_are_written_as_hyper_writes_them() {
-        let text = |r, b| String::from_utf8(response_head(r, b)).unwrap();
-        let ok = text(&head_of(StatusCode::OK), BodyLen::Known(12));
+        let text = |st, b| String::from_utf8(response_head(&head_of(st), b)).unwrap();
+        let ok = text(StatusCode::OK, BodyLen::Known(12));
         let date = with_date(|d| String::from_utf8(d.to_vec()).unwrap());
         assert_eq!(
             ok,
@@ -286,13 +286,13 @@ mod tests {
         );
         assert_eq!(date.len(), 29);
         assert!(date.ends_with(" GMT"));
-        let nm = text(&head_of(StatusCode::NOT_MODIFIED), BodyLen::Known(0));
+        let nm = text(StatusCode::NOT_MODIFIED, BodyLen::Known(0));
         assert!(nm.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{nm}");
         assert!(!nm.contains("content-length"), "{nm}");
-        let empty = text(&head_of(StatusCode::BAD_REQUEST), BodyLen::Known(0));
+        let empty = text(StatusCode::BAD_REQUEST, BodyLen::Known(0));
         assert!(empty.starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(empty.contains("content-length: 0\r\n"));
-        let stream = text(&head_of(StatusCode::OK), BodyLen::Chunked);
+        let stream = text(StatusCode::OK, BodyLen::Chunked);
         assert!(stream.contains("\r\ntransfer-encoding: chunked\r\ndate: "));
     }
 
