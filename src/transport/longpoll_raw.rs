@@ -251,11 +251,19 @@ impl Direct for LpDirect {
         match sock.try_write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {
             Ok(n) if n == total => {
                 out.sock = None;
+                let last = out.last;
                 drop(out);
                 p.app
                     .ops
                     .delivered(Transport::LongPoll, std::slice::from_ref(msg), true);
-                Offer::Written
+                if last {
+                    // The connection ends with this reply, and its task no longer reads
+                    // (the peer shut its side, or asked to close): wake it to close now
+                    // (`Started` wakes it; it finds nothing left to write).
+                    Offer::Started
+                } else {
+                    Offer::Written
+                }
             }
             Ok(n) if n > 0 => {
                 out.sock = None;

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use super::frames::{self, Wire};
 use super::http1_wire::{self, BodyLen, LAST_CHUNK};
 use super::ops_counters::Transport;
+use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
 use super::ws_socket::WsSocket;
 use super::{outbound, sse, App, Attached};
@@ -131,6 +132,8 @@ impl Stream<'_> {
         }
         let bound = self.app.config.max_send_chunk;
         while let Some((msgs, events)) = frames::next_chunk(&mut pending, Wire::Sse, bound) {
+            // Counted as being sent until the socket took it (`sendingBytes`).
+            let _held = Held::new(&self.app.outbound, events.len());
             self.write(&[&http1_wire::chunked(&events, outbound::SLICE)])
                 .await?;
             self.app.ops.delivered(Transport::Sse, &msgs, live);
