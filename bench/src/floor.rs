@@ -1,6 +1,7 @@
-//! The machine's floor for a fan-out, measured in the same run (`--scenario fanout`): the
-//! same work without a server. One thread, pinned where the server ran, writes the frame
-//! the server would write for one message to every one of N connected loopback sockets;
+//! The machine's floor for a fan-out, measured in the same run (`--scenario fanout`,
+//! `longpoll`, `sse`): the same work without a server. One thread, pinned where the
+//! server ran, writes the bytes the server would write for one message (a WebSocket frame,
+//! a long poll's response, an SSE chunk: `floor_frame`) to every one of N connected loopback sockets;
 //! drainer processes (`bxpush-bench --floor-drain`, pinned where the bench ran, as many as
 //! the fd limit needs) read them with epoll and report when their last socket got the
 //! whole frame. Time to the last frame of a round = the latest drainer's report − the
@@ -16,25 +17,25 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use bxpush::protocol::envelope::text_envelope;
-use bxpush::protocol::MessageId;
-
 use crate::epoll::Epoll;
-use crate::worker::{new_histogram, now_ns};
-use crate::{procstat, Quantiles};
+use crate::worker::{new_histogram, now_ns, Transport};
+use crate::{floor_frame, procstat, Quantiles};
 
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct FloorSpec {
     /// Sockets written per round (the fan-out's subscribers).
     pub sockets: u32,
-    /// Body size of the message (the frame is the server's envelope + WebSocket header).
+    /// Body size of the message.
     pub message_size: usize,
+    /// What the server writes per socket for one message: a WebSocket frame, a long
+    /// poll's whole response or an SSE chunk ([`floor_frame::server_bytes`]).
+    pub transport: Transport,
     pub rounds: u32,
     /// CPUs of the writer thread (the server's), and of the drainers (the bench's).
     pub writer_cpu: Option<String>,
@@ -129,40 +130,6 @@ pub fn paced_rate(requested: f64, floor_mean_ms: f64) -> f64 {
     }
 }
 
-/// The WebSocket frame the server writes for one `message_size`-byte message: its text
-/// envelope (built by the server's own code) in one unmasked text frame.
-pub fn server_frame(message_size: usize) -> Vec<u8> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let body = vec![b'x'; message_size];
-    let payload = text_envelope(
-        &MessageId::new(now.as_secs() as u32, 1),
-        &body,
-        now.as_millis() as u64,
-    );
-    ws_text_frame(&payload)
-}
-
-/// An unmasked (server → client) final text frame.
-pub fn ws_text_frame(payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 10);
-    f.push(0x81);
-    match payload.len() {
-        n if n < 126 => f.push(n as u8),
-        n if n <= 0xffff => {
-            f.push(126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(payload);
-    f
-}
-
 /// How many drainer processes for `sockets`, at most `per_process` each; and each one's share.
 pub fn split(sockets: u32, per_process: u32) -> Vec<u32> {
     let n = sockets.div_ceil(per_process.max(1)).max(1);
@@ -192,7 +159,7 @@ enum DrainEvent {
 /// Runs the floor: drainers connect, the writer thread accepts and writes `rounds` rounds,
 /// one after the other (a round starts when every drainer reported the previous one).
 pub fn measure(spec: &FloorSpec) -> Result<FloorResult, String> {
-    let frame = server_frame(spec.message_size);
+    let frame = floor_frame::server_bytes(spec.transport, spec.message_size);
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: listen: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let shares = split(spec.sockets, spec.per_process);
@@ -509,20 +476,5 @@ mod tests {
         assert_eq!(split(5, 2), vec![2, 2, 1]);
         assert_eq!(split(1, 0), vec![1]);
         assert!(split(0, 100).is_empty());
-    }
-
-    #[test]
-    fn the_frame_is_the_servers_envelope_in_one_text_frame() {
-        let f = server_frame(200);
-        assert_eq!(f[0], 0x81);
-        // 200 B body + the envelope's ~160 B: a 16-bit length.
-        assert_eq!(f[1], 126);
-        let len = u16::from_be_bytes([f[2], f[3]]) as usize;
-        assert_eq!(len, f.len() - 4);
-        let payload = &f[4..];
-        assert!(payload.starts_with(bxpush::protocol::envelope::START));
-        assert!(payload.ends_with(bxpush::protocol::envelope::END));
-        assert_eq!(ws_text_frame(&[b'a'; 125])[1], 125);
-        assert_eq!(ws_text_frame(&vec![b'a'; 70_000])[1], 127);
     }
 }

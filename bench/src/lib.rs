@@ -20,6 +20,7 @@ pub mod body;
 pub mod cluster;
 mod epoll;
 pub mod floor;
+pub mod floor_frame;
 pub mod floor_ping;
 pub mod http;
 pub mod plan;
@@ -218,9 +219,10 @@ pub struct BenchArgs {
     pub out: Option<PathBuf>,
     /// Rounds of the machine's floor measured before the run, the same traffic on as many
     /// loopback sockets without a server (see the floor section of BENCHMARKS.md): in the
-    /// fanout scenario a round is the same frame written to every socket (default 20), in
-    /// the idle scenario one ping interval of the same pings and pongs (default 2, after
-    /// one that warms up); 0 = not measured (the default of the other scenarios).
+    /// fanout, longpoll and sse scenarios a round is the same frame (long poll: response;
+    /// SSE: chunk) written to every socket (default 20), in the idle scenario one ping
+    /// interval of the same pings and pongs (default 2, after one that warms up); 0 = not
+    /// measured (the default of the other scenarios).
     #[arg(long)]
     pub floor_rounds: Option<u32>,
     /// Measure only the floor (for --subscribers sockets and --message-size; with
@@ -453,6 +455,9 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.channels, 1);
             set(&mut a.rate, 2.0);
             set(&mut a.duration, 15.0);
+            // Release p99 is stated against the floor: the same response (or SSE chunk)
+            // written to as many sockets without a server.
+            set(&mut a.floor_rounds, 20);
         }
     }
 }
@@ -815,7 +820,7 @@ fn measure_floor(
     progress(
         t0,
         &format!(
-            "floor: the same frame to {sockets} loopback sockets without a server, {} rounds",
+            "floor: the same bytes to {sockets} loopback sockets without a server, {} rounds",
             s.floor_rounds
         ),
     );
@@ -856,6 +861,7 @@ fn floor_spec(s: &Settings, sockets: u32) -> floor::FloorSpec {
     floor::FloorSpec {
         sockets,
         message_size: s.message_size,
+        transport: s.transport,
         rounds: s.floor_rounds.max(1),
         writer_cpu: s.server_cpu.clone(),
         drain_cpu: s.cpu.clone(),

@@ -91,19 +91,11 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 Some(t.count > 0 && t.p99_ms <= 30.0),
             ));
             if let Some(f) = &r.floor {
-                let ratio = floor::ratio(t.p99_ms, f.last_delivery.mean_ms);
-                out.push(check(
-                    &format!(
-                        "time to last delivery p99 / the machine's floor (mean {} for the same {} B frame to {} sockets, no server)",
-                        ms(f.last_delivery.mean_ms),
-                        f.frame_bytes,
-                        f.sockets
-                    ),
-                    "≤ 1.5×",
-                    ratio
-                        .map(|x| format!("{x:.2}×"))
-                        .unwrap_or_else(|| "not measured".into()),
-                    ratio.map(|x| t.count > 0 && x <= 1.5),
+                out.push(floor_check(
+                    "time to last delivery p99",
+                    t.p99_ms,
+                    t.count,
+                    f,
                 ));
             }
         }
@@ -157,6 +149,14 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 ms(d.latency.p99_ms),
                 None,
             ));
+            if let Some(f) = &r.floor {
+                out.push(floor_check(
+                    "release latency p99",
+                    d.latency.p99_ms,
+                    d.latency.count,
+                    f,
+                ));
+            }
             out.push(check(
                 "time to last delivery p99 (all subscribers)",
                 "(none set)",
@@ -197,6 +197,25 @@ fn ping_floor_check(server_us: Option<f64>, f: &floor_ping::PingFloorResult) -> 
             _ => "not measured".into(),
         },
         None,
+    )
+}
+
+/// `figure` (a p99 over `count` samples) against the floor's mean for the same bytes to
+/// the same sockets: target ≤ 1.5× (issue 11, items 2 and 4).
+fn floor_check(figure: &str, p99_ms: f64, count: u64, f: &floor::FloorResult) -> Check {
+    let ratio = floor::ratio(p99_ms, f.last_delivery.mean_ms);
+    check(
+        &format!(
+            "{figure} / the machine's floor (mean {} for the same {} B to {} sockets, no server)",
+            ms(f.last_delivery.mean_ms),
+            f.frame_bytes,
+            f.sockets
+        ),
+        "≤ 1.5×",
+        ratio
+            .map(|x| format!("{x:.2}×"))
+            .unwrap_or_else(|| "not measured".into()),
+        ratio.map(|x| count > 0 && x <= 1.5),
     )
 }
 
@@ -743,4 +762,40 @@ fn reproduce(r: &BenchResult) -> String {
         parts.push(a.to_string());
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn floor_of(mean_ms: f64) -> floor::FloorResult {
+        floor::FloorResult {
+            sockets: 5_000,
+            frame_bytes: 520,
+            rounds: 20,
+            last_delivery: Quantiles {
+                count: 20,
+                mean_ms,
+                ..Quantiles::default()
+            },
+            ..floor::FloorResult::default()
+        }
+    }
+
+    /// The release (or fan-out) p99 over the floor's mean, met at 1.5× and not above;
+    /// no samples or no floor is not a pass.
+    #[test]
+    fn a_p99_is_checked_as_a_ratio_to_the_floors_mean() {
+        let c = floor_check("release latency p99", 30.0, 100, &floor_of(20.0));
+        assert_eq!((c.measured.as_str(), c.ok), ("1.50×", Some(true)));
+        assert!(c
+            .figure
+            .contains("20.0 ms for the same 520 B to 5000 sockets"));
+        let c = floor_check("release latency p99", 30.2, 100, &floor_of(20.0));
+        assert_eq!((c.measured.as_str(), c.ok), ("1.51×", Some(false)));
+        let c = floor_check("release latency p99", 10.0, 0, &floor_of(20.0));
+        assert_eq!(c.ok, Some(false));
+        let c = floor_check("release latency p99", 10.0, 5, &floor_of(0.0));
+        assert_eq!((c.measured.as_str(), c.ok), ("not measured", None));
+    }
 }

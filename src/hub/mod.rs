@@ -65,8 +65,9 @@ impl Default for HubOptions {
 
 #[derive(Default)]
 struct ChannelEntry {
-    /// In subscription order (oldest first). A Vec: most channels have one or two
-    /// subscribers, and a one-element Vec costs 8 bytes where a HashMap costs ~100.
+    /// In subscription order (oldest first; by id but for subscribes that raced). A Vec:
+    /// most channels have one or two subscribers, and a one-element Vec costs 8 bytes
+    /// where a HashMap costs ~100.
     subs: Vec<Arc<Subscriber>>,
     /// Unix seconds of the last subscribe, pong, long-poll request or disconnect.
     last_seen: u64,
@@ -210,7 +211,15 @@ impl Hub {
         st.cluster.forget(sub.id);
         for key in sub.channels.iter() {
             if let Some(entry) = st.channels.get_mut(key) {
-                if let Some(i) = entry.subs.iter().position(|s| s.id == sub.id) {
+                // In id order but for subscribes that raced (the id is taken before the
+                // lock): a binary search, then a scan if it missed. A scan alone made each
+                // long poll released from a channel of 5,000 read 2,500 subscribers
+                // (10% of the server's CPU in that scenario).
+                let found = match entry.subs.binary_search_by_key(&sub.id, |s| s.id) {
+                    Ok(i) => Some(i),
+                    Err(_) => entry.subs.iter().position(|s| s.id == sub.id),
+                };
+                if let Some(i) = found {
                     entry.subs.remove(i);
                 }
                 if entry.subs.is_empty() {
@@ -310,5 +319,58 @@ impl Hub {
             }
         }
         st.store.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::publish::Publish;
+    use crate::protocol::ChannelId;
+    use crate::store::{MemoryStore, StoreOptions};
+    use bytes::Bytes;
+
+    /// Subscribers leave their channel whatever their place in it, the binary search and
+    /// the scan's fallback alike: each leaves once, the others stay and still receive.
+    #[tokio::test]
+    async fn subscribers_leave_from_any_place_in_a_channel() {
+        let store = MemoryStore::open(StoreOptions::default()).unwrap();
+        let hub = Hub::new(Box::new(store), HubOptions::default());
+        let key = ChannelKey::private(ChannelId([7; 16]));
+        let subs: Vec<_> = (0..9)
+            .map(|_| hub.subscribe(vec![key], None).subscriber)
+            .collect();
+        // Out of id order, as two racing subscribes can leave them: the scan finds it.
+        hub.state
+            .lock()
+            .channels
+            .get_mut(&key)
+            .unwrap()
+            .subs
+            .swap(1, 2);
+        for i in [4, 0, 8, 2, 1] {
+            hub.unsubscribe(&subs[i]);
+            hub.unsubscribe(&subs[i]);
+        }
+        let left: Vec<u64> = hub.state.lock().channels[&key]
+            .subs
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(left, [3, 5, 6, 7].map(|i| subs[i].id));
+        hub.publish(Publish::backend(
+            vec![key],
+            Bytes::from_static(b"x"),
+            0,
+            String::new(),
+        ))
+        .unwrap();
+        for i in [3, 5, 6, 7] {
+            assert_eq!(subs[i].recv().await.unwrap().len(), 1);
+        }
+        for i in [3, 5, 6, 7] {
+            hub.unsubscribe(&subs[i]);
+        }
+        assert_eq!(hub.channel_count(), 0);
     }
 }

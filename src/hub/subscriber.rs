@@ -8,7 +8,7 @@
 //! [`CloseReason::SlowReader`] instead of growing without limit.
 //!
 //! The writer pass: a connection that can take a message straight to its socket (a
-//! WebSocket, [`Direct`]) is handed it by [`Subscriber::push`] itself, in the publisher's
+//! WebSocket, a parked long poll, an SSE stream: [`Direct`]) is handed it by [`Subscriber::push`] itself, in the publisher's
 //! fan-out, when nothing is ahead of it: the queue is empty and the connection's task is
 //! not writing what it took (`Queue::busy`). No queue, no wake-up, no task poll. Whatever
 //! the socket does not take at once stays with the connection and its task finishes it,
@@ -81,6 +81,10 @@ pub enum Offer {
     Started,
     /// Nothing was written (the socket is full or busy): queue it.
     Declined,
+    /// The connection takes nothing more: its one answer is out (a long poll between its
+    /// reply and its next request). Not queued: the next poll reads it from history
+    /// (live-only messages between two polls were never promised to long polling).
+    Finished,
 }
 
 /// A connection that can take a message straight to its socket without waiting.
@@ -174,6 +178,7 @@ impl Subscriber {
                         self.waker.wake();
                         return true;
                     }
+                    Offer::Finished => return true,
                     Offer::Declined => {}
                 }
             }

@@ -28,7 +28,13 @@ pub const BINARY: &str = "application/octet-stream";
 
 /// A response with the headers every Node response carries.
 pub fn response(status: StatusCode, content_type: &str, body: Body) -> Response<Body> {
-    let mut r = Response::new(body);
+    head(status, content_type).map(|()| body)
+}
+
+/// The status and headers of [`response`] without a body: what the subscriber path that
+/// writes its own responses (`sub_conn`) encodes.
+pub fn head(status: StatusCode, content_type: &str) -> Response<()> {
+    let mut r = Response::new(());
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -58,13 +64,19 @@ pub fn ok_empty() -> Response<Body> {
 
 /// The protocol error as HTTP: status from the code, body `"<code>: <text>"`.
 pub fn error(code: ErrorCode) -> Response<Body> {
-    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = text(status, code.reason());
-    expose_last_message_id(&mut r);
-    r
+    let (head, body) = error_parts(code);
+    head.map(|()| full(body))
 }
 
-pub fn expose_last_message_id(r: &mut Response<Body>) {
+/// [`error`]'s head and body.
+pub fn error_parts(code: ErrorCode) -> (Response<()>, Bytes) {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = head(status, TEXT);
+    expose_last_message_id(&mut r);
+    (r, Bytes::from(code.reason()))
+}
+
+pub fn expose_last_message_id<B>(r: &mut Response<B>) {
     r.headers_mut().insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("Last-Message-Id"),

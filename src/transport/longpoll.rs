@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -22,7 +23,7 @@ use super::subscribe::SubscribeRequest;
 use super::{outbound, App, Attached};
 use crate::hub::CloseReason;
 use crate::message::Message;
-use crate::protocol::{ChannelKey, ErrorCode};
+use crate::protocol::{ChannelKey, ErrorCode, MessageId};
 
 /// The date the Bitrix client checks before it takes `Last-Message-Id` as its `mid`.
 const MAGIC_EXPIRES: &str = "Thu, 01 Jan 1973 11:11:01 GMT";
@@ -53,7 +54,7 @@ pub async fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
 }
 
 /// `X-Bxpush-History-Gap: 1`: messages after the client's `mid` are no longer kept.
-fn mark_gap(r: &mut Response<Body>) {
+fn mark_gap<B>(r: &mut Response<B>) {
     r.headers_mut()
         .insert("X-Bxpush-History-Gap", HeaderValue::from_static("1"));
 }
@@ -66,12 +67,30 @@ fn reply(
     gap: bool,
     live: bool,
 ) -> Response<Body> {
-    let wire = if req.binary { Wire::Binary } else { Wire::Text };
+    let (head, body) = reply_parts(app, req.binary, msgs, gap, live);
+    head.map(|()| outbound::once(body, &app.outbound).boxed_unsync())
+}
+
+/// The head and body of a `200` with the first chunk of `msgs` (not empty), counted as
+/// delivered.
+pub fn reply_parts(
+    app: &App,
+    binary: bool,
+    msgs: &[Arc<Message>],
+    gap: bool,
+    live: bool,
+) -> (Response<()>, Bytes) {
+    let wire = if binary { Wire::Binary } else { Wire::Text };
     let msgs = &msgs[..frames::chunk_len(msgs, wire, app.config.max_send_chunk)];
     app.ops.delivered(Transport::LongPoll, msgs, live);
-    let body = outbound::once(wire.encode(msgs), &app.outbound).boxed_unsync();
-    let content_type = if req.binary { http::BINARY } else { http::TEXT };
-    let mut r = http::response(StatusCode::OK, content_type, body);
+    (reply_head(binary, gap), wire.encode(msgs))
+}
+
+/// The head of a `200` reply: the body's content type, CORS, `Last-Message-Id` exposed,
+/// the gap mark.
+pub fn reply_head(binary: bool, gap: bool) -> Response<()> {
+    let content_type = if binary { http::BINARY } else { http::TEXT };
+    let mut r = http::head(StatusCode::OK, content_type);
     http::expose_last_message_id(&mut r);
     if gap {
         mark_gap(&mut r);
@@ -80,7 +99,18 @@ fn reply(
 }
 
 fn not_modified(app: &App, req: &SubscribeRequest, channels: &[ChannelKey]) -> Response<Body> {
-    let last = match req.mid {
+    not_modified_head(app, req.mid, channels, false).map(|()| http::empty())
+}
+
+/// The head of the `304` that ends a poll nothing arrived for: where the client stands
+/// (its `mid`, or the newest id of its channels), the magic `Expires`, the gap mark.
+pub fn not_modified_head(
+    app: &App,
+    mid: Option<MessageId>,
+    channels: &[ChannelKey],
+    gap: bool,
+) -> Response<()> {
+    let last = match mid {
         Some(mid) => mid.to_string(),
         None => app
             .hub
@@ -88,7 +118,7 @@ fn not_modified(app: &App, req: &SubscribeRequest, channels: &[ChannelKey]) -> R
             .map(|m| m.to_string())
             .unwrap_or_default(),
     };
-    let mut r = http::response(StatusCode::NOT_MODIFIED, "text/plain", http::empty());
+    let mut r = http::head(StatusCode::NOT_MODIFIED, "text/plain");
     http::expose_last_message_id(&mut r);
     let h = r.headers_mut();
     h.insert(
@@ -96,5 +126,8 @@ fn not_modified(app: &App, req: &SubscribeRequest, channels: &[ChannelKey]) -> R
         HeaderValue::from_str(&last).unwrap_or(HeaderValue::from_static("")),
     );
     h.insert(header::EXPIRES, HeaderValue::from_static(MAGIC_EXPIRES));
+    if gap {
+        mark_gap(&mut r);
+    }
     r
 }

@@ -6,14 +6,19 @@ pub mod client_publish;
 pub mod commands;
 pub mod frames;
 pub mod http;
+pub mod http1_wire;
 pub mod longpoll;
+pub mod longpoll_raw;
 pub mod metrics;
 pub mod ops_counters;
 pub mod outbound;
 pub mod publish;
+pub mod raw_write;
 pub mod server_stat;
 pub mod sse;
+pub mod sse_raw;
 pub mod status_page;
+pub mod sub_conn;
 pub mod subscribe;
 pub mod websocket;
 pub mod write_deadline;
@@ -27,13 +32,14 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -267,32 +273,52 @@ pub async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let guard = ConnGuard::new(&app, kind);
         let app = app.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            let svc_app = app.clone();
-            let service = service_fn(move |req| route(svc_app.clone(), kind, req));
-            let stream = write_deadline::WriteDeadline::new(
-                stream,
-                app.config.write_timeout,
-                app.outbound.clone(),
-            );
-            // half_close: a client may send its request and shut its sending side down
-            // (`shutdown(SHUT_WR)`) while it waits; without this hyper took the EOF that
-            // arrived before the answer was ready for a dead peer and dropped the request
-            // unanswered (issue 10: 31 of 300). The cost: a long poll whose client closed
-            // is noticed when its answer is written, not at once.
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .half_close(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            // Resets and malformed requests are the clients' business: debug, counted.
-            if let Err(e) = conn.await {
-                app.ops.conn_error(ops_counters::ConnError::Http);
-                tracing::debug!(%peer, error = %e, "connection error");
-            }
-        });
+        match kind {
+            // Long polls on the raw socket, the rest handed to hyper (`sub_conn`).
+            Listener::Sub => tokio::spawn(sub_conn::serve(app, stream, peer, guard)),
+            Listener::Pub => tokio::spawn(serve_hyper(
+                app,
+                kind,
+                sub_conn::Prefixed::new(Bytes::new(), stream),
+                peer,
+                guard,
+            )),
+        };
+    }
+}
+
+/// The connection's I/O under hyper (what a WebSocket upgrade downcasts to).
+pub type HyperIo = TokioIo<write_deadline::WriteDeadline<sub_conn::Prefixed<TcpStream>>>;
+
+/// Serve a connection with hyper until it ends (`stream` starts with what was read of it
+/// before, if anything).
+pub async fn serve_hyper(
+    app: Arc<App>,
+    kind: Listener,
+    stream: sub_conn::Prefixed<TcpStream>,
+    peer: std::net::SocketAddr,
+    guard: ConnGuard,
+) {
+    let _guard = guard;
+    let svc_app = app.clone();
+    let service = service_fn(move |req| route(svc_app.clone(), kind, req));
+    let stream =
+        write_deadline::WriteDeadline::new(stream, app.config.write_timeout, app.outbound.clone());
+    // half_close: a client may send its request and shut its sending side down
+    // (`shutdown(SHUT_WR)`) while it waits; without this hyper took the EOF that
+    // arrived before the answer was ready for a dead peer and dropped the request
+    // unanswered (issue 10: 31 of 300). The cost: a long poll whose client closed
+    // is noticed when its answer is written, not at once.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(sub_conn::HEAD_TIMEOUT)
+        .half_close(true)
+        .serve_connection(HyperIo::new(stream), service)
+        .with_upgrades();
+    // Resets and malformed requests are the clients' business: debug, counted.
+    if let Err(e) = conn.await {
+        app.ops.conn_error(ops_counters::ConnError::Http);
+        tracing::debug!(%peer, error = %e, "connection error");
     }
 }
 
@@ -300,7 +326,7 @@ fn path_is(path: &str, prefixes: &[&str]) -> bool {
     prefixes.iter().any(|p| path.starts_with(p))
 }
 
-const SUB_PATHS: &[&str] = &["/bitrix/subws/", "/bitrix/sub/"];
+pub(crate) const SUB_PATHS: &[&str] = &["/bitrix/subws/", "/bitrix/sub/"];
 const REST_PATHS: &[&str] = &["/bitrix/rest/", "/bitrix/pubweb/"];
 
 async fn route(

@@ -72,7 +72,7 @@ impl Drop for Held {
 /// hyper polls a body for more only when its write buffer has room (about 400 KiB), so
 /// handing it slices of this size keeps the rest of a chunk here, counted, until the
 /// socket takes it.
-const SLICE: usize = 64 * 1024;
+pub const SLICE: usize = 64 * 1024;
 
 /// A response body over a stream of chunks, each handed to hyper in [`SLICE`]s; the
 /// part not yet handed over is counted as held. The stream is polled for its next chunk

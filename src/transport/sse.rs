@@ -40,16 +40,11 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
     let sub = app
         .hub
         .subscribe(std::mem::take(&mut req.channels), req.mid);
-    // `retry` makes EventSource reconnect after 2 s (its default varies by browser).
-    let mut first = b"retry: 2000\n: bxpush\n\n".to_vec();
-    if sub.gap {
-        first.extend_from_slice(b"event: history_gap\ndata: {}\n\n");
-    }
     let period = app.config.sse_heartbeat;
     let state = Stream {
         app: app.clone(),
         attached: Attached::new(app.hub.clone(), sub.subscriber),
-        first: Some(Bytes::from(first)),
+        first: Some(preamble(sub.gap)),
         pending: sub.replay.into(),
         live: false,
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
@@ -80,22 +75,46 @@ pub fn serve(app: Arc<App>, mut req: SubscribeRequest) -> Response<Body> {
                 }
                 Err(reason) => {
                     st.done = true;
-                    Bytes::from(match reason {
-                        CloseReason::TooManyConnections => "event: close\ndata: 4029\n\n",
-                        CloseReason::SlowReader => "event: close\ndata: slow reader\n\n",
-                        CloseReason::Shutdown => "event: close\ndata: shutdown\n\n",
-                    })
+                    Bytes::from_static(close_event(reason))
                 }
             },
-            _ = st.heartbeat.tick() => Bytes::from_static(b": ping\n\n"),
+            _ = st.heartbeat.tick() => Bytes::from_static(PING),
         };
         Some((chunk, st))
     });
     let body = SlicedBody::new(stream, &app.outbound).boxed_unsync();
-    let mut r = http::response(StatusCode::OK, "text/event-stream", body);
+    head().map(|()| body)
+}
+
+/// The stream's head (its body is chunked).
+pub fn head() -> Response<()> {
+    let mut r = http::head(StatusCode::OK, "text/event-stream");
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx would otherwise buffer the stream.
     h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
     r
 }
+
+/// What a stream starts with: the reconnect delay, a comment, and the gap event when the
+/// client's resume point is no longer kept.
+pub fn preamble(gap: bool) -> Bytes {
+    // `retry` makes EventSource reconnect after 2 s (its default varies by browser).
+    let mut first = b"retry: 2000\n: bxpush\n\n".to_vec();
+    if gap {
+        first.extend_from_slice(b"event: history_gap\ndata: {}\n\n");
+    }
+    Bytes::from(first)
+}
+
+/// The event that ends a stream the hub closed.
+pub fn close_event(reason: CloseReason) -> &'static [u8] {
+    match reason {
+        CloseReason::TooManyConnections => b"event: close\ndata: 4029\n\n",
+        CloseReason::SlowReader => b"event: close\ndata: slow reader\n\n",
+        CloseReason::Shutdown => b"event: close\ndata: shutdown\n\n",
+    }
+}
+
+/// The heartbeat comment.
+pub const PING: &[u8] = b": ping\n\n";

@@ -39,7 +39,6 @@ use super::frames::{self, Wire};
 use super::ops_counters::{ConnError, Transport};
 use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
-use super::write_deadline::WriteDeadline;
 use super::ws_codec::{self, Event, Reader, Violation, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT};
 use super::ws_pings::Member;
 use super::ws_socket::WsSocket;
@@ -49,7 +48,7 @@ use crate::message::Message;
 use crate::protocol::ChannelId;
 
 /// What hyper serves the subscriber listener's connections over (`accept_loop`).
-type HyperIo = TokioIo<WriteDeadline<TcpStream>>;
+use super::HyperIo;
 
 /// One socket read at most; on the stack of [`Conn::read`] only, never in the task.
 const READ_BUF: usize = 8192;
@@ -153,7 +152,17 @@ async fn open(
             return None;
         }
     };
-    let sock = Arc::new(WsSocket::new(parts.io.into_inner().into_inner()));
+    // What hyper read past the request, then what it never read of the bytes read
+    // before hyper took the connection over (`sub_conn::Prefixed`).
+    let (stream, unread) = parts.io.into_inner().into_inner().into_parts();
+    let read_ahead = if unread.is_empty() {
+        parts.read_buf
+    } else {
+        let mut all = parts.read_buf.to_vec();
+        all.extend_from_slice(&unread);
+        Bytes::from(all)
+    };
+    let sock = Arc::new(WsSocket::new(stream));
     let member = app.ws_pings.join(sock);
     // The subscriber keeps the channel list; the request need not keep a copy.
     let sub = app
@@ -185,8 +194,8 @@ async fn open(
             conn.binary,
         )));
     // Frames the client sent right behind its upgrade request (hyper read them with it).
-    if !parts.read_buf.is_empty() {
-        let input = conn.decode(&parts.read_buf, Input::default());
+    if !read_ahead.is_empty() {
+        let input = conn.decode(&read_ahead, Input::default());
         if conn.handle(input).await == Next::Stop {
             return None;
         }
@@ -527,7 +536,7 @@ fn read_some<'b>(stream: &TcpStream, buf: &'b mut [MaybeUninit<u8>]) -> io::Resu
 
 /// Read and drop what the socket has; false once the peer is done (end of stream or
 /// error).
-fn discard(stream: &TcpStream) -> bool {
+pub(super) fn discard(stream: &TcpStream) -> bool {
     let mut sink = [0u8; 4096];
     loop {
         match stream.try_read(&mut sink) {

@@ -1,4 +1,6 @@
-//! A WebSocket's socket, shared by its connection task and the ping wheel (`ws_pings`):
+//! A WebSocket's socket, shared by its connection task and the ping wheel (`ws_pings`)
+//! (an SSE stream's too, `sse_raw`, which writes chunks where a WebSocket writes frames and
+//! is never pinged):
 //! the raw `TcpStream` taken out of hyper after the upgrade, and what keeps their frames
 //! from interleaving.
 //!
@@ -165,10 +167,11 @@ impl WsSocket {
         }
     }
 
-    /// Write `parts` (one frame, or none) whole, in order, after whatever another writer
-    /// left unfinished (a ping's rest, a frame the writer pass started); wait for the
-    /// socket while it is full, at most `timeout` without progress (then `TimedOut`,
-    /// counted as stalled). Returns the message of a frame the pass started, now whole.
+    /// Write `parts` (one frame or SSE chunk, or none) whole, in order, after whatever
+    /// another writer left unfinished (a ping's rest, a frame the writer pass started);
+    /// wait for the socket while it is full, at most `timeout` without progress (then
+    /// `TimedOut`, counted as stalled). Returns the message of a frame the pass started,
+    /// now whole.
     /// On an error the socket is left marked as mid-frame: nothing more may be written.
     pub async fn write(
         &self,

@@ -1,0 +1,236 @@
+//! A connection on the subscriber listener: long polls served on the raw socket, anything
+//! else handed to hyper.
+//!
+//! Releasing thousands of parked long polls through hyper cost ~31 µs of server CPU per
+//! poll (a task woken per connection, the response built, hyper's encoding and flush),
+//! about 5× what the kernel's write costs (issue 11, item 4). So the request head is read
+//! here (`http1_wire`: httparse, hyper's own parser): a plain long poll (`GET` of a
+//! subscription route, HTTP/1.1, keep-alive, no body, no upgrade, a valid channel list) is
+//! served by `longpoll_raw`, whose parked polls the publisher's writer pass answers
+//! straight on the socket; the connection then reads its next request here again.
+//! Everything else — WebSocket upgrades, SSE, client publishes, errors, HTTP/1.0,
+//! `Connection: close`, odd requests — goes to hyper with the bytes read so far
+//! ([`Prefixed`]), and the connection stays with hyper from then on. Responses are byte
+//! for byte what hyper writes, so the two paths cannot be told apart by a client.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::http1_wire::{self, Parse};
+use super::longpoll_raw::{self, Next};
+use super::ops_counters::ConnError;
+use super::{sse_raw, subscribe, App, ConnGuard, Listener, SUB_PATHS};
+use crate::protocol::MessageId;
+
+/// hyper's `header_read_timeout`: a request head must arrive whole within it, counted from
+/// when the connection starts waiting for one (an idle keep-alive connection too).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes of a request head read here: a longer one is hyper's (it answers 431).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Serve a subscriber-listener connection.
+pub async fn serve(app: Arc<App>, stream: TcpStream, peer: SocketAddr, guard: ConnGuard) {
+    let sock = Arc::new(stream);
+    let mut input: Vec<u8> = Vec::new();
+    loop {
+        let head = match read_head(&sock, &mut input).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                // A reset is the client's business: debug, counted (as under hyper).
+                app.ops.conn_error(ConnError::Http);
+                tracing::debug!(%peer, error = %e, "connection error");
+                return;
+            }
+        };
+        let parsed = head.and_then(|(len, sub)| {
+            // A refused subscription is hyper's to answer and count, as before.
+            let mut req = subscribe::parse(sub.query.as_deref(), app.signer.as_ref()).ok()?;
+            if sub.sse {
+                if let Some(mid) = sub.last_event_id.as_deref().and_then(MessageId::parse) {
+                    req.mid = Some(mid);
+                }
+            }
+            Some((len, sub.sse, sub.close, req))
+        });
+        let Some((len, sse, close, req)) = parsed else {
+            return to_hyper(app, sock, input, peer, guard).await;
+        };
+        input.drain(..len);
+        if sse {
+            // The stream is the connection's last request.
+            let Some(stream) = sole(sock, peer) else {
+                return;
+            };
+            sse_raw::serve(app, stream, req, close).await;
+            drop(guard);
+            return;
+        }
+        if longpoll_raw::serve(&app, &sock, req, close, &mut input).await == Next::Close {
+            return;
+        }
+        if input.is_empty() && input.capacity() > 0 {
+            // Between requests a connection holds no buffer.
+            input = Vec::new();
+        }
+    }
+}
+
+type Head = Option<(usize, http1_wire::SubHead)>;
+
+/// Read until `input` starts with a whole request head: `Some(Some(..))` for a request this
+/// path serves, `Some(None)` for one hyper serves (or one it refuses), `None` when the peer
+/// closed or the head did not arrive within [`HEAD_TIMEOUT`].
+async fn read_head(sock: &TcpStream, input: &mut Vec<u8>) -> io::Result<Option<Head>> {
+    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+    loop {
+        if !input.is_empty() {
+            match http1_wire::parse_request(input, SUB_PATHS) {
+                Parse::Complete(h) => return Ok(Some(h.sub.map(|s| (h.len, s)))),
+                Parse::Invalid => return Ok(Some(None)),
+                Parse::Partial if input.len() >= MAX_HEAD => return Ok(Some(None)),
+                Parse::Partial => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, sock.readable()).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(None),
+        }
+        input.reserve(4096);
+        match sock.try_read_buf(input) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The rest of the connection is hyper's, starting with the bytes already read.
+async fn to_hyper(
+    app: Arc<App>,
+    sock: Arc<TcpStream>,
+    input: Vec<u8>,
+    peer: SocketAddr,
+    guard: ConnGuard,
+) {
+    let Some(stream) = sole(sock, peer) else {
+        return;
+    };
+    super::serve_hyper(
+        app,
+        Listener::Sub,
+        Prefixed::new(Bytes::from(input), stream),
+        peer,
+        guard,
+    )
+    .await;
+}
+
+/// The socket, no longer shared: every long poll's writer-pass handle gave its reference
+/// back when the poll was answered (`longpoll_raw`: whoever answers takes it).
+fn sole(sock: Arc<TcpStream>, peer: SocketAddr) -> Option<TcpStream> {
+    match Arc::try_unwrap(sock) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            tracing::error!(%peer, "subscriber socket still shared after its poll: closed");
+            None
+        }
+    }
+}
+
+/// A stream whose first reads return `prefix`: the bytes read before hyper took over.
+pub struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(prefix: Bytes, inner: S) -> Self {
+        Prefixed { prefix, inner }
+    }
+
+    /// The stream and what of the prefix was not read yet.
+    pub fn into_parts(self) -> (S, Bytes) {
+        (self.inner, self.prefix)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn the_prefix_is_read_first_then_the_stream() {
+        let (a, mut b) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut b, b" world")
+            .await
+            .unwrap();
+        drop(b);
+        let mut p = Prefixed::new(Bytes::from_static(b"hello"), a);
+        let mut small = [0u8; 3];
+        p.read_exact(&mut small).await.unwrap();
+        assert_eq!(&small, b"hel");
+        let mut rest = Vec::new();
+        p.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"lo world");
+        let (_, left) = p.into_parts();
+        assert!(left.is_empty());
+    }
+}
