@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{envelopes, get, post, ws_connect, Channel, Ws};
+use common::{get, ns, numbered, post, read_until, ws_connect, Channel};
 use futures_util::StreamExt;
 use ops_support::Bxpush;
 use parking_lot::Mutex;
@@ -46,35 +46,6 @@ async fn publish(publ: SocketAddr, c: &Channel, body: &str) -> u16 {
 /// released there from now on reaches it.
 async fn registered(publ: SocketAddr, c: &Channel) {
     common::wait_online(publ, c).await;
-}
-
-/// (mid, n) of each text envelope of a frame whose body is `{"n":N}`.
-fn numbered(frame: &str) -> Vec<(String, u64)> {
-    envelopes(frame)
-        .into_iter()
-        .map(|e| {
-            (
-                e["mid"].as_str().unwrap().to_string(),
-                e["text"]["n"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Read frames until `want` numbered messages arrived in all, or `secs` pass.
-async fn read_until(ws: &mut Ws, got: &mut Vec<(String, u64)>, want: usize, secs: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while got.len() < want {
-        match tokio::time::timeout_at(deadline, ws.next()).await {
-            Ok(Some(Ok(WsMessage::Text(t)))) => got.extend(numbered(&t)),
-            Ok(Some(Ok(_))) => {}
-            _ => break,
-        }
-    }
-}
-
-fn ns(got: &[(String, u64)]) -> Vec<u64> {
-    got.iter().map(|(_, n)| *n).collect()
 }
 
 async fn server_stat(publ: SocketAddr) -> Vec<serde_json::Value> {

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{envelopes, get, ws_connect, Channel, TempDir, Ws};
+use common::{get, ns, numbered, read_until, ws_connect, Channel, TempDir, Ws};
 use fault_proxy::{Cut, Dir, FaultProxy, Mode};
 use futures_util::StreamExt;
 use ops_support::Bxpush;
@@ -76,35 +76,6 @@ async fn flush_all(f: &Arc<Forwarder>, secs: u64) {
 /// Wait until the worker is connected to owner number `index` of its list.
 async fn on_owner(f: &Arc<Forwarder>, index: usize) {
     common::eventually(15, async || f.stats().owner == Some(index)).await;
-}
-
-/// (mid, n) of each text envelope of a frame whose body is `{"n":N}`.
-fn numbered(frame: &str) -> Vec<(String, u64)> {
-    envelopes(frame)
-        .into_iter()
-        .map(|e| {
-            (
-                e["mid"].as_str().unwrap().to_string(),
-                e["text"]["n"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Read frames until `want` numbered messages arrived in all, or `secs` pass.
-async fn read_until(ws: &mut Ws, got: &mut Vec<(String, u64)>, want: usize, secs: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while got.len() < want {
-        match tokio::time::timeout_at(deadline, ws.next()).await {
-            Ok(Some(Ok(WsMessage::Text(t)))) => got.extend(numbered(&t)),
-            Ok(Some(Ok(_))) => {}
-            _ => break,
-        }
-    }
-}
-
-fn ns(got: &[(String, u64)]) -> Vec<u64> {
-    got.iter().map(|(_, n)| *n).collect()
 }
 
 /// A subscriber on `node` for `ch`, registered there (what is released from now on

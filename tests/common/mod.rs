@@ -396,3 +396,32 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// (mid, n) of each text envelope of a frame whose body is `{"n":N}`.
+pub fn numbered(frame: &str) -> Vec<(String, u64)> {
+    envelopes(frame)
+        .into_iter()
+        .map(|e| {
+            (
+                e["mid"].as_str().unwrap().to_string(),
+                e["text"]["n"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Read frames until `want` numbered messages arrived in all, or `secs` pass.
+pub async fn read_until(ws: &mut Ws, got: &mut Vec<(String, u64)>, want: usize, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while got.len() < want {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(WsMessage::Text(t)))) => got.extend(numbered(&t)),
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+}
+
+pub fn ns(got: &[(String, u64)]) -> Vec<u64> {
+    got.iter().map(|(_, n)| *n).collect()
+}
