@@ -28,6 +28,7 @@ pub mod procstat;
 pub mod publisher;
 pub mod render;
 pub mod render_cluster;
+mod resend_gate;
 pub mod soak;
 pub mod worker;
 

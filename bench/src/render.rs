@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use super::worker::Transport;
 use super::{floor, floor_ping, BenchResult, Check, Quantiles, Scenario};
 
 pub(crate) fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
@@ -603,6 +604,13 @@ fn setup(r: &BenchResult) -> String {
             s.channels
         ),
     };
+    if matches!(s.transport, Transport::Longpoll | Transport::LongpollBinary) {
+        out.push_str(
+            " A released poll sends its next request once a turn of the bench's runtime \
+             reads no reply: one core stands in for all the browsers, and one's next request \
+             (a loopback write) must not delay another's receipt.",
+        );
+    }
     if let Some(p) = s.ws_ping_interval {
         let _ = write!(out, " Server started with `--ws-ping-interval {p}`.");
     }

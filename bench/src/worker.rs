@@ -22,6 +22,7 @@ use super::accounting::{Tally, Tracker};
 use super::body::{self, Fields};
 use super::http::HttpConn;
 use super::plan::Plan;
+use super::resend_gate::ResendGate;
 
 /// How subscribers connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -192,6 +193,8 @@ struct Shared {
     first_start: Cell<u64>,
     last_done: Cell<u64>,
     lp_requests: Cell<u64>,
+    /// When a long poll sends its next request (after the replies already in are read).
+    resend: ResendGate,
     errors: RefCell<Vec<String>>,
     close_reasons: RefCell<Vec<String>>,
     /// Per subscriber of this worker (`i - cfg.first`): its accounting once connected.
@@ -328,6 +331,7 @@ async fn run(
         first_start: Cell::new(u64::MAX),
         last_done: Cell::new(0),
         lp_requests: Cell::new(0),
+        resend: ResendGate::default(),
         errors: RefCell::new(Vec::new()),
         close_reasons: RefCell::new(Vec::new()),
         trackers: RefCell::new(vec![None; cfg.count as usize]),
@@ -702,6 +706,7 @@ async fn longpoll_loop(
         match resp {
             Ok(r) => {
                 let now = now_ns();
+                sh.resend.note_read();
                 match r.head.status {
                     200 => {
                         let mut last = None;
@@ -753,6 +758,7 @@ async fn longpoll_loop(
                 }
             }
         }
+        sh.resend.wait().await;
         let req = request_line(&sh.cfg, st.index, query, st.mid.as_deref(), false);
         if let Err(e) = c.send(&req).await {
             sh.closed(format!("long poll send: {e}"));
