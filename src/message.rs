@@ -99,6 +99,24 @@ pub struct Message {
     pub sender: Sender,
     text: OnceLock<Bytes>,
     proto: OnceLock<Bytes>,
+    /// Whole frames of this message alone, one per [`FrameKind`], built by a transport
+    /// (it knows the framing) and cached here so a fan-out builds each once and every
+    /// socket takes it with one plain `write`. Boxed: history keeps messages by the
+    /// million, and a pointer costs it 8 bytes a message where the slots would cost 80.
+    frames: OnceLock<Box<[OnceLock<Bytes>; FrameKind::COUNT]>>,
+}
+
+/// The transports' whole frames of one message (see [`Message::frame`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A WebSocket text frame of the text envelope.
+    WsText = 0,
+    /// A WebSocket binary frame of a protobuf `ResponseBatch` of the message.
+    WsBinary = 1,
+}
+
+impl FrameKind {
+    const COUNT: usize = 2;
 }
 
 impl Message {
@@ -120,6 +138,7 @@ impl Message {
             sender,
             text: OnceLock::new(),
             proto: OnceLock::new(),
+            frames: Default::default(),
         }
     }
 
@@ -137,12 +156,19 @@ impl Message {
             sender: self.sender,
             text: OnceLock::new(),
             proto: OnceLock::new(),
+            frames: Default::default(),
         }
     }
 
     /// Whether a wire encoding was built (and is held) in this copy.
     pub fn is_encoded(&self) -> bool {
-        self.text.get().is_some() || self.proto.get().is_some()
+        self.text.get().is_some() || self.proto.get().is_some() || self.frames.get().is_some()
+    }
+
+    /// The whole frame of kind `kind` of this message alone, built once by `build` (the
+    /// transport's framing; the message knows no sockets).
+    pub fn frame(&self, kind: FrameKind, build: impl FnOnce() -> Bytes) -> &Bytes {
+        self.frames.get_or_init(Default::default)[kind as usize].get_or_init(build)
     }
 
     /// Unix seconds after which the message is no longer replayed.
@@ -224,5 +250,34 @@ mod tests {
         want.push(ids[150]);
         want.extend(ids[3..].iter().filter(|k| **k != ids[150]));
         assert_eq!(&*Receivers::new(given), &want[..]);
+    }
+
+    /// A transport's frame is built once per kind, and a detached copy (what history
+    /// keeps) holds none of it.
+    #[test]
+    fn frames_are_built_once_per_kind_and_not_kept_by_history() {
+        let mid = MessageId::new(1, 2);
+        let msg = Message::new(
+            mid,
+            vec![key(1)],
+            Bytes::from_static(b"{}"),
+            60,
+            1_000,
+            Sender::Backend,
+        );
+        assert!(!msg.is_encoded());
+        let mut builds = 0;
+        for _ in 0..3 {
+            let f = msg.frame(FrameKind::WsText, || {
+                builds += 1;
+                Bytes::from_static(b"text frame")
+            });
+            assert_eq!(&f[..], b"text frame");
+        }
+        assert_eq!(builds, 1);
+        assert!(msg.is_encoded());
+        let other = msg.frame(FrameKind::WsBinary, || Bytes::from_static(b"binary frame"));
+        assert_eq!(&other[..], b"binary frame");
+        assert!(!msg.detached().is_encoded());
     }
 }

@@ -1,8 +1,12 @@
-//! Writing whole responses to a raw subscriber socket (`sub_conn`), outside hyper: one
-//! non-blocking `writev` of every part (head and shared body, no copy), waiting for the
-//! socket only while it is full, at most `write_timeout` without progress (then cut and
-//! counted in `stalledCut`, as `write_deadline` does under hyper). What is still to go
-//! while the socket is full is counted in `held_bytes`.
+//! Writing to a subscriber socket we hold raw (`sub_conn`, a WebSocket after the upgrade),
+//! outside hyper.
+//!
+//! - [`write_now`]: the writer pass's one non-blocking write, straight to the socket.
+//! - [`write_all`]: a task's whole response or frame: one non-blocking `writev` of every
+//!   part (head and shared body, no copy), waiting for the socket only while it is full,
+//!   at most `write_timeout` without progress (then cut and counted in `stalledCut`, as
+//!   `write_deadline` does under hyper). What is still to go while the socket is full is
+//!   counted in `held_bytes`.
 
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
@@ -13,8 +17,26 @@ use tokio::net::TcpStream;
 
 use super::outbound::{Counters, Held};
 
-/// Most parts one write takes (head, body, a chunk's framing).
-const MAX_PARTS: usize = 4;
+/// Most parts one write takes (what another writer left unfinished: a ping's rest and a
+/// frame's rest; then a head, a body, a chunk's framing).
+const MAX_PARTS: usize = 6;
+
+/// One non-blocking write of `bufs` (a plain `send` for one buffer, `sendmsg` for more),
+/// with `MSG_NOSIGNAL` (a closed peer is `EPIPE`, never a `SIGPIPE`: the runtime also
+/// lives inside php-fpm, which does not ignore it for us).
+///
+/// It passes by tokio's readiness bookkeeping on purpose: the writer pass writes to
+/// thousands of sockets in a row, and the bookkeeping's own cache line per socket is a
+/// measurable share of a delivery. That is safe because this write never waits: a full
+/// socket (`WouldBlock`) hands the bytes to the socket's task, whose tokio write finds
+/// the socket full itself and only then waits for it.
+pub fn write_now(stream: &TcpStream, bufs: &[IoSlice]) -> io::Result<usize> {
+    let sock = socket2::SockRef::from(stream);
+    match bufs {
+        [one] => sock.send_with_flags(one, libc::MSG_NOSIGNAL),
+        _ => sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL),
+    }
+}
 
 /// Write `parts` whole, in order. `WriteZero`, `TimedOut` or the socket's error otherwise;
 /// the connection is then not usable.

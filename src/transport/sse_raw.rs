@@ -24,7 +24,6 @@ use tokio::net::TcpStream;
 use super::frames::{self, Wire};
 use super::http1_wire::{self, BodyLen, LAST_CHUNK};
 use super::ops_counters::Transport;
-use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
 use super::ws_socket::WsSocket;
 use super::{outbound, sse, App, Attached};
@@ -132,8 +131,7 @@ impl Stream<'_> {
         }
         let bound = self.app.config.max_send_chunk;
         while let Some((msgs, events)) = frames::next_chunk(&mut pending, Wire::Sse, bound) {
-            // Counted as being sent until the socket took it (`sendingBytes`).
-            let _held = Held::new(&self.app.outbound, events.len());
+            // What the socket has not taken yet is counted in `sendingBytes` (`write_all`).
             self.write(&[&http1_wire::chunked(&events, outbound::SLICE)])
                 .await?;
             self.app.ops.delivered(Transport::Sse, &msgs, live);
@@ -151,7 +149,7 @@ struct SseDirect {
 impl Direct for SseDirect {
     fn offer(&self, msg: &Arc<Message>) -> Offer {
         let chunk = shared_chunk(msg);
-        let offer = self.sock.try_frame(&[], &chunk, msg, &self.app.outbound);
+        let offer = self.sock.try_frame(&chunk, msg, &self.app.outbound);
         if offer == Offer::Written {
             self.app
                 .ops

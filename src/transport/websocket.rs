@@ -37,7 +37,6 @@ use tokio::time::Sleep;
 
 use super::frames::{self, Wire};
 use super::ops_counters::{ConnError, Transport};
-use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
 use super::ws_codec::{self, Event, Reader, Violation, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT};
 use super::ws_pings::Member;
@@ -382,7 +381,6 @@ impl Conn {
         match client_publish::handle(&self.app, self.publisher, data) {
             Ok(Some(reply)) => {
                 let reply = Bytes::from(reply);
-                let _held = Held::new(&self.app.outbound, reply.len());
                 let (h, n) = ws_codec::header(OP_BINARY, reply.len());
                 if let Err(e) = self.write(&[&h[..n], &reply[..]]).await {
                     send_failed(&self.app, &e);
@@ -431,7 +429,6 @@ impl Conn {
             frames::next_chunk(&mut pending, wire, self.app.config.max_send_chunk)
         {
             let payload = if self.binary { bytes } else { utf8(bytes) };
-            let _held = Held::new(&self.app.outbound, payload.len());
             let (h, n) = ws_codec::header(opcode, payload.len());
             if let Err(e) = self.write(&[&h[..n], &payload[..]]).await {
                 send_failed(&self.app, &e);

@@ -355,6 +355,16 @@ pub fn header(opcode: u8, len: usize) -> ([u8; 10], usize) {
     (h, n)
 }
 
+/// A whole unmasked data frame (header and `payload` in one buffer): what the writer pass
+/// hands every socket with one plain `write`.
+pub fn data_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let (h, n) = header(opcode, payload.len());
+    let mut f = Vec::with_capacity(n + payload.len());
+    f.extend_from_slice(&h[..n]);
+    f.extend_from_slice(payload);
+    f
+}
+
 /// The server's ping: `ws ping`, as the Node server sends (clients ignore the payload).
 pub const PING: &[u8; 9] = b"\x89\x07ws ping";
 

@@ -30,6 +30,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::outbound::{Counters, Held};
+use super::raw_write;
 use super::ws_codec::PING;
 use crate::hub::subscriber::Offer;
 use crate::message::Message;
@@ -54,27 +55,14 @@ struct Out {
     rest: Option<Box<Rest>>,
 }
 
-/// The rest of a frame the writer pass started: `head` then `payload`, from `sent` on.
+/// The rest of a frame the writer pass started: `frame` from `sent` on.
 pub struct Rest {
-    head: [u8; 10],
-    head_len: u8,
-    payload: Bytes,
+    frame: Bytes,
     sent: usize,
     /// The message it carries (counted as delivered once the frame is whole).
     pub msg: Arc<Message>,
-    _held: Held,
-}
-
-impl Rest {
-    /// What is still to write: part of the header, the payload from where it stopped.
-    fn left(&self) -> (&[u8], &[u8]) {
-        let h = self.head_len as usize;
-        if self.sent < h {
-            (&self.head[self.sent..h], &self.payload[..])
-        } else {
-            (&[], &self.payload[self.sent - h..])
-        }
-    }
+    /// Counts what is left until the task writes it (and counts it itself).
+    held: Option<Held>,
 }
 
 /// What a ping tick did.
@@ -128,37 +116,23 @@ impl WsSocket {
         Tick::Pinged
     }
 
-    /// The writer pass: write a whole data frame (`head` + `payload`) now if nobody is
-    /// writing and the socket takes at least part of it; keep the rest for the task.
-    pub fn try_frame(
-        &self,
-        head: &[u8],
-        payload: &Bytes,
-        msg: &Arc<Message>,
-        counters: &Arc<Counters>,
-    ) -> Offer {
+    /// The writer pass: write a whole data frame (or SSE chunk) now if nobody is writing
+    /// and the socket takes at least part of it; keep the rest for the task.
+    pub fn try_frame(&self, frame: &Bytes, msg: &Arc<Message>, counters: &Arc<Counters>) -> Offer {
         let mut out = self.out.lock();
         // Someone is mid-frame, or a ping is half out: the task sorts that out first.
         if out.writing || (out.ping_sent as usize) < PING.len() {
             return Offer::Declined;
         }
-        let total = head.len() + payload.len();
-        match self
-            .stream
-            .try_write_vectored(&[IoSlice::new(head), IoSlice::new(payload)])
-        {
-            Ok(n) if n == total => Offer::Written,
+        match raw_write::write_now(&self.stream, &[IoSlice::new(frame)]) {
+            Ok(n) if n == frame.len() => Offer::Written,
             Ok(n) if n > 0 => {
-                let mut h = [0u8; 10];
-                h[..head.len()].copy_from_slice(head);
                 out.writing = true;
                 out.rest = Some(Box::new(Rest {
-                    head: h,
-                    head_len: head.len() as u8,
-                    payload: payload.clone(),
+                    frame: frame.clone(),
                     sent: n,
                     msg: msg.clone(),
-                    _held: Held::new(counters, total - n),
+                    held: Some(Held::new(counters, frame.len() - n)),
                 }));
                 Offer::Started
             }
@@ -177,63 +151,30 @@ impl WsSocket {
         &self,
         parts: &[&[u8]],
         timeout: Duration,
-        counters: &Counters,
+        counters: &Arc<Counters>,
     ) -> io::Result<Option<Arc<Message>>> {
-        let (ping_rest, rest) = {
+        let (ping_rest, mut rest) = {
             let mut out = self.out.lock();
             out.writing = true;
             let sent = std::mem::replace(&mut out.ping_sent, PING.len() as u8);
             (&PING[sent as usize..], out.rest.take())
         };
-        let (rest_head, rest_payload) = rest.as_ref().map_or((&[][..], &[][..]), |r| r.left());
-        let mut bufs: [&[u8]; 5] = [ping_rest, rest_head, rest_payload, &[], &[]];
-        let mut n = 3;
-        for p in parts {
-            if n == bufs.len() {
-                return Err(io::Error::other("too many parts for one frame"));
+        let rest_left = match &mut rest {
+            Some(r) => {
+                // `write_all` counts what it still holds from here on.
+                r.held = None;
+                &r.frame[r.sent..]
             }
-            bufs[n] = *p;
-            n += 1;
+            None => &[],
+        };
+        if parts.len() > 4 {
+            return Err(io::Error::other("too many parts for one frame"));
         }
-        let mut bufs = &mut bufs[..n];
-        loop {
-            while bufs.first().is_some_and(|b| b.is_empty()) {
-                bufs = &mut std::mem::take(&mut bufs)[1..];
-            }
-            if bufs.is_empty() {
-                break;
-            }
-            let slices: [IoSlice; 5] =
-                std::array::from_fn(|i| IoSlice::new(bufs.get(i).copied().unwrap_or(&[])));
-            match self.stream.try_write_vectored(&slices[..bufs.len()]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut taken) => {
-                    for b in bufs.iter_mut() {
-                        let k = taken.min(b.len());
-                        *b = &b[k..];
-                        taken -= k;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match tokio::time::timeout(timeout, self.stream.writable()).await {
-                        Ok(r) => r?,
-                        Err(_) => {
-                            counters.stalled_cut.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(
-                                "websocket cut: peer took nothing within write_timeout"
-                            );
-                            return Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "peer took nothing within write_timeout",
-                            ));
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let mut all: [&[u8]; 6] = [ping_rest, rest_left, &[], &[], &[], &[]];
+        all[2..2 + parts.len()].copy_from_slice(parts);
+        raw_write::write_all(&self.stream, &all[..2 + parts.len()], timeout, counters).await?;
         self.out.lock().writing = false;
-        Ok(rest.map(|r| r.msg.clone()))
+        Ok(rest.map(|r| r.msg))
     }
 
     /// `shutdown(2)`: the task's next read sees the end of the stream (errors ignored:
@@ -274,7 +215,7 @@ mod tests {
     async fn a_frame_being_written_is_never_interrupted_by_a_ping() {
         let (s, mut peer) = pair().await;
         let s = std::sync::Arc::new(s);
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
         // Bigger than the socket buffers: the write waits for the peer mid-frame.
         let payload = vec![7u8; 8 << 20];
         let (h, hn) =
@@ -321,7 +262,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_takes_nothing_is_cut_after_the_timeout_and_counted() {
         let (s, _peer) = pair().await;
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
         let big = vec![0u8; 32 << 20];
         let e = s
             .write(&[&big[..]], Duration::from_millis(200), &counters)
