@@ -110,7 +110,10 @@ impl WsSocket {
         if out.ping_sent as usize == PING.len() {
             out.ping_sent = 0;
         }
-        if let Ok(n) = self.stream.try_write(&PING[out.ping_sent as usize..]) {
+        if let Ok(n) = raw_write::write_now(
+            &self.stream,
+            &[IoSlice::new(&PING[out.ping_sent as usize..])],
+        ) {
             out.ping_sent += n as u8;
         }
         Tick::Pinged
