@@ -29,7 +29,7 @@ use super::longpoll;
 use super::ops_counters::Transport;
 use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
-use super::{frames, http, raw_write, App, Attached};
+use super::{frames, http, raw_write, sub_conn, App, Attached};
 use crate::hub::subscriber::{Direct, Offer};
 use crate::hub::CloseReason;
 use crate::message::Message;
@@ -72,6 +72,7 @@ pub async fn serve(
             sock: Some(sock.clone()),
             rest: None,
             last: close,
+            ahead: !input.is_empty(),
         }),
         app: app.clone(),
         binary: req.binary,
@@ -92,8 +93,7 @@ pub async fn serve(
                 if r.is_err() {
                     break Wake::Broken;
                 }
-                input.reserve(4096);
-                match sock.try_read_buf(input) {
+                match sub_conn::read_more(sock, input) {
                     Ok(0) => {
                         eof = true;
                         // A reply the pass writes from now on says so too.
@@ -102,6 +102,9 @@ pub async fn serve(
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => break Wake::Broken,
+                }
+                if !input.is_empty() {
+                    parked.out.lock().ahead = true;
                 }
                 if parked.answered() {
                     break Wake::Answered;
@@ -204,6 +207,10 @@ struct Out {
     last: bool,
     /// What the socket did not take of the reply the pass wrote.
     rest: Option<Rest>,
+    /// The client already sent more (a pipelined request, read with the poll's request or
+    /// while it was parked): the socket will not turn readable for it again, so the pass
+    /// wakes the task when it answers, or the request would wait for the hold time.
+    ahead: bool,
 }
 
 struct Rest {
@@ -251,15 +258,16 @@ impl Direct for LpDirect {
         match sock.try_write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {
             Ok(n) if n == total => {
                 out.sock = None;
-                let last = out.last;
+                let wake = out.last || out.ahead;
                 drop(out);
                 p.app
                     .ops
                     .delivered(Transport::LongPoll, std::slice::from_ref(msg), true);
-                if last {
+                if wake {
                     // The connection ends with this reply, and its task no longer reads
-                    // (the peer shut its side, or asked to close): wake it to close now
-                    // (`Started` wakes it; it finds nothing left to write).
+                    // (the peer shut its side, or asked to close), or the next request is
+                    // already read: wake it to close or serve it now (`Started` wakes
+                    // it; it finds nothing left to write).
                     Offer::Started
                 } else {
                     Offer::Written
