@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(ids(&m), [1, 2, 3, 5, 6]);
         assert_eq!(m.pop_oldest().map(|s| s.id), Some(1));
         m.add(sub(8));
-        assert_eq!((&m).into_iter().map(|s| s.id).collect::<Vec<_>>(), [2, 3, 5, 6, 8]);
+        assert_eq!(
+            (&m).into_iter().map(|s| s.id).collect::<Vec<_>>(),
+            [2, 3, 5, 6, 8]
+        );
         for id in [2, 3, 5, 6, 8] {
             assert!(m.remove(id).is_some());
         }

@@ -253,7 +253,67 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        (server, peer)
+    }
+
+    /// A read shorter than the room it had clears the readiness: the next read says
+    /// `WouldBlock` at once (no syscall), even though (here) more bytes wait, and the
+    /// task is woken when the driver sees them. What a pipelined request read with the
+    /// first stays in `input`.
+    #[tokio::test]
+    async fn a_short_read_drains_the_readiness_and_more_input_wakes_it_again() {
+        let (server, mut peer) = pair().await;
+        let mut input = Vec::new();
+        peer.write_all(b"GET /a\r\n\r\nGET /b\r\n\r\n")
+            .await
+            .unwrap();
+        server.readable().await.unwrap();
+        assert_eq!(read_more(&server, &mut input).unwrap(), 20);
+        assert_eq!(input, b"GET /a\r\n\r\nGET /b\r\n\r\n");
+        // Written after the read, before the driver ran again (one thread): only the
+        // cleared readiness can say WouldBlock, a read syscall would get the bytes.
+        peer.write_all(b"more").await.unwrap();
+        let e = read_more(&server, &mut input).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        tokio::time::timeout(Duration::from_secs(5), server.readable())
+            .await
+            .expect("the new bytes wake the reader")
+            .unwrap();
+        assert_eq!(read_more(&server, &mut input).unwrap(), 4);
+        assert!(input.ends_with(b"\r\n\r\nmore"));
+    }
+
+    /// A read that fills its room may have left bytes behind: the readiness stays and the
+    /// next read takes them; the end of the stream, sent with the bytes, is still seen.
+    #[tokio::test]
+    async fn a_full_read_keeps_the_readiness_and_the_end_is_seen() {
+        let (server, mut peer) = pair().await;
+        let sent = READ_CHUNK * 3 + 100;
+        peer.write_all(&vec![7u8; sent]).await.unwrap();
+        peer.shutdown().await.unwrap();
+        let mut input = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                server.readable().await.unwrap();
+                match read_more(&server, &mut input) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("end of stream");
+        assert_eq!(input.len(), sent);
+        assert!(input.iter().all(|&b| b == 7));
+    }
 
     #[tokio::test]
     async fn the_prefix_is_read_first_then_the_stream() {
