@@ -103,10 +103,7 @@ pub async fn serve(
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => break Wake::Broken,
                 }
-                if !input.is_empty() {
-                    parked.out.lock().ahead = true;
-                }
-                if parked.answered() {
+                if parked.read_ahead(!input.is_empty()) {
                     break Wake::Answered;
                 }
             }
@@ -238,8 +235,13 @@ impl Parked {
         self.out.lock().sock.take().is_some()
     }
 
-    fn answered(&self) -> bool {
-        self.out.lock().sock.is_none()
+    /// After a read: note whether a request is waiting in the input (`Out::ahead`), and
+    /// say whether the poll was answered (one lock for both: every released poll's task
+    /// comes here once, with its next request).
+    fn read_ahead(&self, waiting: bool) -> bool {
+        let mut out = self.out.lock();
+        out.ahead |= waiting;
+        out.sock.is_none()
     }
 }
 
