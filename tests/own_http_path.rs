@@ -227,6 +227,79 @@ async fn a_connection_keeps_polling_then_hands_over_to_hyper() {
     assert!(got.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 }
 
+/// Two polls pipelined in one write: the second is already read when the pass answers
+/// the first, so the socket will not turn readable for it; it is served at once (here a
+/// replay), not after the first poll's hold time (60 s: longer than `read_response`
+/// waits).
+#[tokio::test]
+async fn a_pipelined_poll_is_served_right_after_the_one_before_it() {
+    let s = TestServer::with(|c| c.long_poll_timeout = Duration::from_secs(60)).await;
+    let c = Channel::random();
+    let first = poll_request(&query(&c, ""), "");
+    let second = poll_request(&query(&c, "&mid=00000000000000000000000000"), "");
+    let mut conn = send(s.sub, &format!("{first}{second}")).await;
+    wait_pollings(s.publ, 1).await;
+    s.publish(&[&c], &php_body("m", "1"), 3600).await;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let replies = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(split) = responses(&got) {
+                return split;
+            }
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not both answers: {}", String::from_utf8_lossy(&got)));
+    for r in replies {
+        let r = parse_reply(&r);
+        assert_eq!(r.status, 200);
+        assert_eq!(envelopes(&r.text())[0]["text"]["params"]["text"], "1");
+    }
+}
+
+/// Two whole `content-length` responses at the start of `buf`, once they are there.
+fn responses(buf: &[u8]) -> Option<[Vec<u8>; 2]> {
+    let one = |buf: &[u8]| -> Option<usize> {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        (buf.len() >= end + len).then_some(end + len)
+    };
+    let a = one(buf)?;
+    let b = one(&buf[a..])?;
+    assert_eq!(buf.len(), a + b, "nothing after the two responses");
+    Some([buf[..a].to_vec(), buf[a..].to_vec()])
+}
+
+/// A poll whose client shuts its sending side right after the request (the request and
+/// the end of the stream may come in one read, or the end after a read that drained the
+/// socket): the end is still seen, the answer says `connection: close` and the
+/// connection ends.
+#[tokio::test]
+async fn the_end_of_the_stream_after_a_poll_is_seen() {
+    let s = TestServer::with(|c| c.long_poll_timeout = Duration::from_secs(1)).await;
+    let c = Channel::random();
+    let mut conn = send(s.sub, &poll_request(&query(&c, ""), "")).await;
+    conn.shutdown().await.unwrap();
+    let r = read_response(&mut conn).await;
+    let text = String::from_utf8_lossy(&r).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 304 not modified\r\n"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    let mut rest = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut rest))
+        .await
+        .expect("the server closes")
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
 /// A parked poll whose socket takes only part of its reply (a client with a tiny receive
 /// buffer that does not read yet): the other polls are released at once, and the stalled
 /// one gets its reply whole once it reads, not cut as a slow reader.

@@ -29,7 +29,7 @@ use super::longpoll;
 use super::ops_counters::Transport;
 use super::outbound::Held;
 use super::subscribe::SubscribeRequest;
-use super::{frames, http, raw_write, App, Attached};
+use super::{frames, http, raw_write, sub_conn, App, Attached};
 use crate::hub::subscriber::{Direct, Offer};
 use crate::hub::CloseReason;
 use crate::message::Message;
@@ -72,6 +72,7 @@ pub async fn serve(
             sock: Some(sock.clone()),
             rest: None,
             last: close,
+            ahead: !input.is_empty(),
         }),
         app: app.clone(),
         binary: req.binary,
@@ -92,8 +93,7 @@ pub async fn serve(
                 if r.is_err() {
                     break Wake::Broken;
                 }
-                input.reserve(4096);
-                match sock.try_read_buf(input) {
+                match sub_conn::read_more(sock, input) {
                     Ok(0) => {
                         eof = true;
                         // A reply the pass writes from now on says so too.
@@ -103,7 +103,7 @@ pub async fn serve(
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => break Wake::Broken,
                 }
-                if parked.answered() {
+                if parked.read_ahead(!input.is_empty()) {
                     break Wake::Answered;
                 }
             }
@@ -204,6 +204,10 @@ struct Out {
     last: bool,
     /// What the socket did not take of the reply the pass wrote.
     rest: Option<Rest>,
+    /// The client already sent more (a pipelined request, read with the poll's request or
+    /// while it was parked): the socket will not turn readable for it again, so the pass
+    /// wakes the task when it answers, or the request would wait for the hold time.
+    ahead: bool,
 }
 
 struct Rest {
@@ -231,8 +235,13 @@ impl Parked {
         self.out.lock().sock.take().is_some()
     }
 
-    fn answered(&self) -> bool {
-        self.out.lock().sock.is_none()
+    /// After a read: note whether a request is waiting in the input (`Out::ahead`), and
+    /// say whether the poll was answered (one lock for both: every released poll's task
+    /// comes here once, with its next request).
+    fn read_ahead(&self, waiting: bool) -> bool {
+        let mut out = self.out.lock();
+        out.ahead |= waiting;
+        out.sock.is_none()
     }
 }
 
@@ -251,15 +260,16 @@ impl Direct for LpDirect {
         match sock.try_write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {
             Ok(n) if n == total => {
                 out.sock = None;
-                let last = out.last;
+                let wake = out.last || out.ahead;
                 drop(out);
                 p.app
                     .ops
                     .delivered(Transport::LongPoll, std::slice::from_ref(msg), true);
-                if last {
+                if wake {
                     // The connection ends with this reply, and its task no longer reads
-                    // (the peer shut its side, or asked to close): wake it to close now
-                    // (`Started` wakes it; it finds nothing left to write).
+                    // (the peer shut its side, or asked to close), or the next request is
+                    // already read: wake it to close or serve it now (`Started` wakes
+                    // it; it finds nothing left to write).
                     Offer::Started
                 } else {
                     Offer::Written

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::http1_wire::{self, Parse};
@@ -66,6 +66,10 @@ pub async fn serve(app: Arc<App>, stream: TcpStream, peer: SocketAddr, guard: Co
             return to_hyper(app, sock, input, peer, guard).await;
         };
         input.drain(..len);
+        if input.is_empty() {
+            // A parked poll (or a stream) holds no read buffer: the next read makes one.
+            input = Vec::new();
+        }
         if sse {
             // The stream is the connection's last request.
             let Some(stream) = sole(sock, peer) else {
@@ -79,7 +83,7 @@ pub async fn serve(app: Arc<App>, stream: TcpStream, peer: SocketAddr, guard: Co
             return;
         }
         if input.is_empty() && input.capacity() > 0 {
-            // Between requests a connection holds no buffer.
+            // Between requests a connection holds no buffer either.
             input = Vec::new();
         }
     }
@@ -105,14 +109,49 @@ async fn read_head(sock: &TcpStream, input: &mut Vec<u8>) -> io::Result<Option<H
             Ok(r) => r?,
             Err(_) => return Ok(None),
         }
-        input.reserve(4096);
-        match sock.try_read_buf(input) {
+        match read_more(sock, input) {
             Ok(0) => return Ok(None),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+/// One read appended to `input`: the bytes read (0: the end of the stream).
+///
+/// A read that fills less than the room it was given took everything the socket had (TCP
+/// hands over all that is queued, up to the buffer), so tokio's readiness is cleared with
+/// it: the next read returns `WouldBlock` without a syscall. A released long poll then
+/// costs one `recvfrom` for the client's next request, not a second one that could only
+/// say EAGAIN. Race-free: bytes that arrive after the read raise a new epoll event, a
+/// newer readiness tick than the one cleared (tokio's `try_io` contract), and an end of
+/// stream already seen stays ready (tokio never clears it). Bytes already read (a
+/// pipelined request) are in `input`: whoever reads must look there before waiting.
+pub(super) fn read_more(sock: &TcpStream, input: &mut Vec<u8>) -> io::Result<usize> {
+    input.reserve(READ_CHUNK);
+    let had = input.len();
+    let spare = input.spare_capacity_mut();
+    let room = spare.len();
+    let mut short = 0;
+    let r = sock.try_io(Interest::READABLE, || {
+        let n = socket2::SockRef::from(sock).recv(spare)?;
+        if n > 0 && n < room {
+            short = n;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    let n = match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => short,
+        r => r?,
+    };
+    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity (at most `room`).
+    unsafe { input.set_len(had + n) };
+    Ok(n)
 }
 
 /// The rest of the connection is hyper's, starting with the bytes already read.
@@ -214,7 +253,67 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        (server, peer)
+    }
+
+    /// A read shorter than the room it had clears the readiness: the next read says
+    /// `WouldBlock` at once (no syscall), even though (here) more bytes wait, and the
+    /// task is woken when the driver sees them. What a pipelined request read with the
+    /// first stays in `input`.
+    #[tokio::test]
+    async fn a_short_read_drains_the_readiness_and_more_input_wakes_it_again() {
+        let (server, mut peer) = pair().await;
+        let mut input = Vec::new();
+        peer.write_all(b"GET /a\r\n\r\nGET /b\r\n\r\n")
+            .await
+            .unwrap();
+        server.readable().await.unwrap();
+        assert_eq!(read_more(&server, &mut input).unwrap(), 20);
+        assert_eq!(input, b"GET /a\r\n\r\nGET /b\r\n\r\n");
+        // Written after the read, before the driver ran again (one thread): only the
+        // cleared readiness can say WouldBlock, a read syscall would get the bytes.
+        peer.write_all(b"more").await.unwrap();
+        let e = read_more(&server, &mut input).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        tokio::time::timeout(Duration::from_secs(5), server.readable())
+            .await
+            .expect("the new bytes wake the reader")
+            .unwrap();
+        assert_eq!(read_more(&server, &mut input).unwrap(), 4);
+        assert!(input.ends_with(b"\r\n\r\nmore"));
+    }
+
+    /// A read that fills its room may have left bytes behind: the readiness stays and the
+    /// next read takes them; the end of the stream, sent with the bytes, is still seen.
+    #[tokio::test]
+    async fn a_full_read_keeps_the_readiness_and_the_end_is_seen() {
+        let (server, mut peer) = pair().await;
+        let sent = READ_CHUNK * 3 + 100;
+        peer.write_all(&vec![7u8; sent]).await.unwrap();
+        peer.shutdown().await.unwrap();
+        let mut input = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                server.readable().await.unwrap();
+                match read_more(&server, &mut input) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("end of stream");
+        assert_eq!(input.len(), sent);
+        assert!(input.iter().all(|&b| b == 7));
+    }
 
     #[tokio::test]
     async fn the_prefix_is_read_first_then_the_stream() {
