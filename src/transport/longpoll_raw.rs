@@ -2,7 +2,7 @@
 //! builders, so the same bytes as through hyper), and its side of the writer pass.
 //!
 //! A parked poll attaches [`LpDirect`] to its subscriber: the publisher's fan-out writes
-//! the whole `200` reply (head and body, one non-blocking `writev`) straight to the socket,
+//! the whole `200` reply (head and body, one non-blocking `sendmsg`, `raw_write::write_now`) straight to the socket,
 //! with no task woken and nothing formatted per socket: the head and body of a message are
 //! built once per fan-out thread ([`shared_reply`]) and shared by every poll it releases.
 //! The poll's task learns of it when the client's next request arrives (the socket turns
@@ -257,7 +257,7 @@ impl Direct for LpDirect {
         };
         let (head, body) = shared_reply(msg, p.binary, p.gap, out.last);
         let total = head.len() + body.len();
-        match sock.try_write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {
+        match raw_write::write_now(sock, &[IoSlice::new(&head), IoSlice::new(&body)]) {
             Ok(n) if n == total => {
                 out.sock = None;
                 let wake = out.last || out.ahead;
