@@ -2,8 +2,9 @@
 //! builders, so the same bytes as through hyper), and its side of the writer pass.
 //!
 //! A parked poll attaches [`LpDirect`] to its subscriber: the publisher's fan-out writes
-//! the whole `200` reply (head and body, one non-blocking `sendmsg`, `raw_write::write_now`) straight to the socket,
-//! with no task woken and nothing formatted per socket: the head and body of a message are
+//! the whole `200` reply (head and body, one non-blocking `sendmsg`:
+//! `raw_write::write_now`) straight to the socket, with no task woken and nothing
+//! formatted per socket: the head and body of a message are
 //! built once per fan-out thread ([`shared_reply`]) and shared by every poll it releases.
 //! The poll's task learns of it when the client's next request arrives (the socket turns
 //! readable) or its hold time ends, and then unsubscribes. A socket that takes part of the
