@@ -905,6 +905,8 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         ping_floor: None,
+        latency_floor: None,
+        storm_floor: None,
         soak: None,
         cluster: Some(cluster),
     };

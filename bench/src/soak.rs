@@ -502,6 +502,8 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         ping_floor: None,
+        latency_floor: None,
+        storm_floor: None,
         soak: Some(soak),
         cluster: None,
     };
