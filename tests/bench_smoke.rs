@@ -222,6 +222,34 @@ fn the_storm_floor_completes_every_handshake_once() {
     assert!(f.request_bytes > 100 && f.response_bytes > 100, "{f:?}");
 }
 
+/// The sustained scenario's floor on its own: every frame of every batch is written and
+/// drained once. Small: 60 sockets on 3 channels, 20 batches of 10 messages.
+#[test]
+fn the_sustained_floor_drains_every_frame_once() {
+    let f: bxpush_bench::floor_sustained::SustainedFloorResult = floor_only(
+        "sustained-floor",
+        &[
+            "--scenario",
+            "sustained",
+            "--subscribers",
+            "60",
+            "--channels",
+            "3",
+            "--batch",
+            "10",
+            "--floor-rounds",
+            "20",
+        ],
+    );
+    // 10 messages over 3 channels (4, 3, 3) to 20 sockets each: 200 a batch.
+    assert_eq!(f.deliveries, 20 * 200, "{f:?}");
+    assert_eq!((f.sockets, f.channels, f.batch, f.batches), (60, 3, 10, 20));
+    assert!(
+        f.per_sec > 0.0 && f.writer_cpu_us_per_delivery > 0.0,
+        "{f:?}"
+    );
+}
+
 #[test]
 fn binary_websocket_protobuf_publish_private_channels() {
     let r = bench(

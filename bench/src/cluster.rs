@@ -907,6 +907,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         ping_floor: None,
         latency_floor: None,
         storm_floor: None,
+        sustained_floor: None,
         soak: None,
         cluster: Some(cluster),
     };

@@ -24,6 +24,7 @@ pub mod floor_frame;
 pub mod floor_latency;
 pub mod floor_ping;
 pub mod floor_storm;
+pub mod floor_sustained;
 pub mod http;
 pub mod plan;
 pub mod procstat;
@@ -226,13 +227,16 @@ pub struct BenchArgs {
     /// SSE: chunk) written to every socket (default 20), in the idle scenario one ping
     /// interval of the same pings and pongs (default 2, after one that warms up), in the
     /// latency scenario one publish request relayed as the subscriber's frame, at --rate
-    /// (default 600), in the storm scenario one pass of the same handshakes (default 1);
+    /// (default 600), in the storm scenario one pass of the same handshakes (default 1), in
+    /// the sustained scenario one batch's frames to every socket at full speed (default
+    /// 100);
     /// 0 = not measured (the default of the other scenarios).
     #[arg(long)]
     pub floor_rounds: Option<u32>,
     /// Measure only the floor (for --subscribers sockets and --message-size; with
     /// --scenario idle the ping floor, every --ws-ping-interval; with --scenario latency
-    /// the two hops' floor; with --scenario storm the handshakes' floor), no server.
+    /// the two hops' floor; with --scenario storm the handshakes' floor; with --scenario
+    /// sustained the frames' floor), no server.
     #[arg(long)]
     pub floor_only: bool,
     /// Soak: subscribers that reconnect per second (each resumes with its last mid).
@@ -397,6 +401,9 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.batch, 100);
             set(&mut a.pub_conns, 1);
             set(&mut a.drain_timeout, 30.0);
+            // Deliveries/s against the same frames at full speed without a server: 100
+            // batches (1,000,000 deliveries, a few seconds).
+            set(&mut a.floor_rounds, 100);
         }
         Scenario::Storm => {
             set(&mut a.transport, Transport::Ws);
@@ -729,6 +736,9 @@ pub struct BenchResult {
     /// The machine's floor for the same handshakes (storm scenario).
     #[serde(default)]
     pub storm_floor: Option<floor_storm::StormFloorResult>,
+    /// The machine's floor for the same frames at full speed (sustained scenario).
+    #[serde(default)]
+    pub sustained_floor: Option<floor_sustained::SustainedFloorResult>,
     /// The soak scenario's figures.
     #[serde(default)]
     pub soak: Option<soak::SoakResult>,
@@ -783,7 +793,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     // handshakes (`floor_storm`).
     let latency = settings.scenario == Some(Scenario::Latency);
     let storm = settings.scenario == Some(Scenario::Storm);
-    let floor = (measured && !idle && !latency && !storm)
+    let sustained = settings.scenario == Some(Scenario::Sustained);
+    let floor = (measured && !idle && !latency && !storm && !sustained)
         .then(|| measure_floor(&settings, settings.subscribers, &mut floor_notes))
         .flatten();
     // The idle scenario's floor is its pings and pongs (`floor_ping`).
@@ -822,6 +833,22 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             )
         })
         .flatten();
+    let sustained_floor = (measured && sustained)
+        .then(|| {
+            progress(
+                Instant::now(),
+                &format!(
+                    "sustained floor: the same frames to {} loopback sockets at full speed without a server, {} batches",
+                    settings.subscribers, settings.floor_rounds
+                ),
+            );
+            noted(
+                "sustained floor",
+                floor_sustained::measure(&sustained_floor_spec(&settings)),
+                &mut floor_notes,
+            )
+        })
+        .flatten();
     if let Some(f) = &floor {
         let paced = floor::paced_rate(settings.rate, f.last_delivery.mean_ms);
         if paced < settings.rate {
@@ -852,12 +879,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         || ping_floor.is_some()
         || latency_floor.is_some()
         || storm_floor.is_some()
+        || sustained_floor.is_some()
         || !floor_notes.is_empty()
     {
         result.floor = floor;
         result.ping_floor = ping_floor;
         result.latency_floor = latency_floor;
         result.storm_floor = storm_floor;
+        result.sustained_floor = sustained_floor;
         result.notes.extend(floor_notes);
         result.checks = render::checks(&result);
     }
@@ -1002,6 +1031,23 @@ fn storm_floor_spec(s: &Settings) -> floor_storm::StormFloorSpec {
     }
 }
 
+/// The sustained floor of `s`: its subscribers' sockets, each its channel's share of
+/// `floor_rounds` batches.
+fn sustained_floor_spec(s: &Settings) -> floor_sustained::SustainedFloorSpec {
+    floor_sustained::SustainedFloorSpec {
+        sockets: s.subscribers,
+        channels: s.channels.max(1),
+        batch: match s.publish_mode {
+            PublishMode::Text => 1,
+            PublishMode::Protobuf => s.batch.max(1) as u32,
+        },
+        batches: s.floor_rounds.max(1),
+        frame: floor_frame::server_bytes(s.transport, s.message_size),
+        server_cpu: s.server_cpu.clone(),
+        bench_cpu: s.cpu.clone(),
+    }
+}
+
 /// `--floor-only`: the floor alone, printed as JSON (and written to `--json`).
 fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     let mut s = s.clone();
@@ -1017,6 +1063,9 @@ fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
         serde_json::to_string_pretty(&f).expect("serialisable")
     } else if s.scenario == Some(Scenario::Storm) {
         let f = floor_storm::measure(&storm_floor_spec(&s))?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    } else if s.scenario == Some(Scenario::Sustained) {
+        let f = floor_sustained::measure(&sustained_floor_spec(&s))?;
         serde_json::to_string_pretty(&f).expect("serialisable")
     } else {
         let f = floor::measure(&floor_spec(&s, s.subscribers))?;
@@ -1792,6 +1841,7 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         ping_floor: None,
         latency_floor: None,
         storm_floor: None,
+        sustained_floor: None,
         soak: None,
         cluster: None,
     };

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::worker::Transport;
 use super::{
-    floor, floor_latency, floor_ping, floor_storm, BenchResult, Check, Quantiles, Scenario,
+    floor, floor_latency, floor_ping, floor_storm, floor_sustained, BenchResult, Check, Quantiles,
+    Scenario,
 };
 
 pub(crate) fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
@@ -127,6 +128,13 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 format!("{:.0}/s", d.per_sec),
                 Some(d.per_sec >= 200_000.0),
             ));
+            if let Some(f) = &r.sustained_floor {
+                out.extend(sustained_floor_checks(
+                    d.per_sec,
+                    r.server.publish_cpu_us_per_delivery,
+                    f,
+                ));
+            }
         }
         Some(Scenario::Storm) => {
             out.push(check(
@@ -265,6 +273,46 @@ fn storm_cpu_check(server_us: Option<f64>, f: &floor_storm::StormFloorResult) ->
         },
         None,
     )
+}
+
+/// Sustained delivery against the same frames written at full speed without a server:
+/// the rate (the scenario's is its publisher's offered rate when the server keeps up) and
+/// the CPU per delivery (what the server spends on its core per delivery, the publish
+/// requests included, over the kernel's alone). Reported, no target.
+fn sustained_floor_checks(
+    per_sec: f64,
+    server_us: Option<f64>,
+    f: &floor_sustained::SustainedFloorResult,
+) -> Vec<Check> {
+    let rate = floor::ratio(per_sec, f.per_sec);
+    let cpu = server_us.and_then(|us| floor::ratio(us, f.writer_cpu_us_per_delivery));
+    vec![
+        check(
+            &format!(
+                "delivered messages/s / the machine's floor ({:.0}/s: the same {} B frames, {} a batch to each of {} sockets, written at full speed, no server)",
+                f.per_sec,
+                f.frame_bytes,
+                floor_sustained::frames_per_socket(0, f.channels, f.batch),
+                f.sockets
+            ),
+            "(none set)",
+            rate.map(|x| format!("{x:.2}×"))
+                .unwrap_or_else(|| "not measured".into()),
+            None,
+        ),
+        check(
+            &format!(
+                "server CPU per delivery / the machine's floor ({:.2} µs: the writer's CPU per frame written, no server)",
+                f.writer_cpu_us_per_delivery
+            ),
+            "(none set)",
+            match (server_us, cpu) {
+                (Some(us), Some(x)) => format!("{us:.2} µs = {x:.2}×"),
+                _ => "not measured".into(),
+            },
+            None,
+        ),
+    ]
 }
 
 /// `figure` (a p99 over `count` samples) against the floor's mean for the same bytes to
@@ -581,6 +629,23 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
                 f.rate,
                 f.frame_bytes,
                 q(&f.latency)
+            ),
+        );
+    }
+    if let Some(f) = &r.sustained_floor {
+        add(
+            "floor: same frames at full speed, no server",
+            format!(
+                "{} batches of {} messages over {} channels: each of {} sockets its share ({} B frames back to back, one write), drained with epoll: {} deliveries in {:.2} s = {:.0}/s; {:.2} µs of the writer's CPU per delivery",
+                f.batches,
+                f.batch,
+                f.channels,
+                f.sockets,
+                f.frame_bytes,
+                f.deliveries,
+                f.seconds,
+                f.per_sec,
+                f.writer_cpu_us_per_delivery
             ),
         );
     }
@@ -944,5 +1009,25 @@ mod tests {
         let c = storm_cpu_check(Some(45.0), &sf);
         assert_eq!((c.measured.as_str(), c.ok), ("45.0 µs = 1.80×", None));
         assert_eq!(storm_cpu_check(None, &sf).measured, "not measured");
+
+        let uf = floor_sustained::SustainedFloorResult {
+            sockets: 2_000,
+            channels: 20,
+            batch: 100,
+            per_sec: 400_000.0,
+            writer_cpu_us_per_delivery: 1.5,
+            frame_bytes: 344,
+            ..Default::default()
+        };
+        let c = sustained_floor_checks(250_000.0, Some(2.7), &uf);
+        assert_eq!((c[0].measured.as_str(), c[0].ok), ("0.62×", None));
+        assert!(c[0]
+            .figure
+            .contains("344 B frames, 5 a batch to each of 2000 sockets"));
+        assert_eq!((c[1].measured.as_str(), c[1].ok), ("2.70 µs = 1.80×", None));
+        assert_eq!(
+            sustained_floor_checks(250_000.0, None, &uf)[1].measured,
+            "not measured"
+        );
     }
 }

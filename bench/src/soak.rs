@@ -504,6 +504,7 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         ping_floor: None,
         latency_floor: None,
         storm_floor: None,
+        sustained_floor: None,
         soak: Some(soak),
         cluster: None,
     };
