@@ -155,6 +155,101 @@ fn the_ping_floor_counts_each_ping_and_pong_once() {
     assert_eq!(f.ping_bytes, bxpush::transport::ws_codec::PING.len());
 }
 
+/// `bxpush bench --floor-only` for `args`, its JSON parsed as `T`.
+fn floor_only<T: serde::de::DeserializeOwned>(name: &str, args: &[&str]) -> T {
+    let json = dir(name).join("floor.json");
+    let out = bxpush()
+        .args(["bench", "--floor-only"])
+        .args(args)
+        .args(["--cpu", "any", "--server-cpu", "any"])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .expect("bxpush bench runs");
+    assert!(
+        out.status.success(),
+        "{name} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("json written");
+    serde_json::from_str(&text).expect("json parses")
+}
+
+/// The latency scenario's floor on its own: every request published is relayed and its
+/// frame read once, each a sample. Small: 50 requests at 500/s.
+#[test]
+fn the_latency_floor_times_each_request_to_its_frame() {
+    let f: bxpush_bench::floor_latency::LatencyFloorResult = floor_only(
+        "latency-floor",
+        &[
+            "--scenario",
+            "latency",
+            "--floor-rounds",
+            "50",
+            "--rate",
+            "500",
+        ],
+    );
+    assert_eq!((f.sent, f.latency.count), (50, 50), "{f:?}");
+    assert_eq!(f.rate, 500.0);
+    assert!(
+        f.latency.p50_ms > 0.0 && f.latency.max_ms >= f.latency.p99_ms,
+        "{f:?}"
+    );
+    // The scenario's request (a text POST of a 200 B message) and the frame of its
+    // envelope.
+    assert!(f.request_bytes > 200 && f.frame_bytes > 200, "{f:?}");
+}
+
+/// The storm scenario's floor on its own: every connection's exchange completes once,
+/// never more in flight than the concurrency. Small: 300 connections, 32 at a time.
+#[test]
+fn the_storm_floor_completes_every_handshake_once() {
+    let f: bxpush_bench::floor_storm::StormFloorResult = floor_only(
+        "storm-floor",
+        &[
+            "--scenario",
+            "storm",
+            "--subscribers",
+            "300",
+            "--connect-concurrency",
+            "32",
+        ],
+    );
+    assert_eq!((f.connections, f.concurrency), (300, 32), "{f:?}");
+    assert_eq!(f.exchange.count, 300, "{f:?}");
+    assert!(f.per_sec > 0.0 && f.server_cpu_us_per_conn > 0.0, "{f:?}");
+    assert!(f.request_bytes > 100 && f.response_bytes > 100, "{f:?}");
+}
+
+/// The sustained scenario's floor on its own: every frame of every batch is written and
+/// drained once. Small: 60 sockets on 3 channels, 20 batches of 10 messages.
+#[test]
+fn the_sustained_floor_drains_every_frame_once() {
+    let f: bxpush_bench::floor_sustained::SustainedFloorResult = floor_only(
+        "sustained-floor",
+        &[
+            "--scenario",
+            "sustained",
+            "--subscribers",
+            "60",
+            "--channels",
+            "3",
+            "--batch",
+            "10",
+            "--floor-rounds",
+            "20",
+        ],
+    );
+    // 10 messages over 3 channels (4, 3, 3) to 20 sockets each: 200 a batch.
+    assert_eq!(f.deliveries, 20 * 200, "{f:?}");
+    assert_eq!((f.sockets, f.channels, f.batch, f.batches), (60, 3, 10, 20));
+    assert!(
+        f.per_sec > 0.0 && f.writer_cpu_us_per_delivery > 0.0,
+        "{f:?}"
+    );
+}
+
 #[test]
 fn binary_websocket_protobuf_publish_private_channels() {
     let r = bench(

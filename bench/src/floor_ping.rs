@@ -386,7 +386,7 @@ impl Pinger<'_> {
 }
 
 /// The calling thread's CPU time, nanoseconds.
-fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -21,7 +21,10 @@ pub mod cluster;
 mod epoll;
 pub mod floor;
 pub mod floor_frame;
+pub mod floor_latency;
 pub mod floor_ping;
+pub mod floor_storm;
+pub mod floor_sustained;
 pub mod http;
 pub mod plan;
 pub mod procstat;
@@ -222,12 +225,18 @@ pub struct BenchArgs {
     /// loopback sockets without a server (see the floor section of BENCHMARKS.md): in the
     /// fanout, longpoll and sse scenarios a round is the same frame (long poll: response;
     /// SSE: chunk) written to every socket (default 20), in the idle scenario one ping
-    /// interval of the same pings and pongs (default 2, after one that warms up); 0 = not
-    /// measured (the default of the other scenarios).
+    /// interval of the same pings and pongs (default 2, after one that warms up), in the
+    /// latency scenario one publish request relayed as the subscriber's frame, at --rate
+    /// (default 600), in the storm scenario one pass of the same handshakes (default 1), in
+    /// the sustained scenario one batch's frames to every socket at full speed (default
+    /// 100);
+    /// 0 = not measured (the default of the other scenarios).
     #[arg(long)]
     pub floor_rounds: Option<u32>,
     /// Measure only the floor (for --subscribers sockets and --message-size; with
-    /// --scenario idle the ping floor, every --ws-ping-interval), no server.
+    /// --scenario idle the ping floor, every --ws-ping-interval; with --scenario latency
+    /// the two hops' floor; with --scenario storm the handshakes' floor; with --scenario
+    /// sustained the frames' floor), no server.
     #[arg(long)]
     pub floor_only: bool,
     /// Soak: subscribers that reconnect per second (each resumes with its last mid).
@@ -374,6 +383,9 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.rate, 200.0);
             set(&mut a.duration, 10.0);
             set(&mut a.pub_conns, 1);
+            // p99 against the same two hops without a server: 600 requests at the
+            // scenario's rate (3 s; the 6th-worst is the p99).
+            set(&mut a.floor_rounds, 600);
         }
         Scenario::Sustained => {
             // 250,000 deliveries/s: 2,500 messages/s to 20 channels of 100 subscribers,
@@ -389,6 +401,9 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.batch, 100);
             set(&mut a.pub_conns, 1);
             set(&mut a.drain_timeout, 30.0);
+            // Deliveries/s against the same frames at full speed without a server: 100
+            // batches (1,000,000 deliveries, a few seconds).
+            set(&mut a.floor_rounds, 100);
         }
         Scenario::Storm => {
             set(&mut a.transport, Transport::Ws);
@@ -396,6 +411,8 @@ fn preset(s: Scenario, a: &mut BenchArgs) {
             set(&mut a.layout, Layout::Private);
             set(&mut a.rate, 0.0);
             set(&mut a.connect_concurrency, 512);
+            // The rate against the same handshakes without a server, one pass.
+            set(&mut a.floor_rounds, 1);
         }
         Scenario::Soak => {
             set(&mut a.transport, Transport::Ws);
@@ -713,6 +730,15 @@ pub struct BenchResult {
     /// The machine's floor for the same idle pings and pongs (idle scenario).
     #[serde(default)]
     pub ping_floor: Option<floor_ping::PingFloorResult>,
+    /// The machine's floor for the same two hops, publish → frame (latency scenario).
+    #[serde(default)]
+    pub latency_floor: Option<floor_latency::LatencyFloorResult>,
+    /// The machine's floor for the same handshakes (storm scenario).
+    #[serde(default)]
+    pub storm_floor: Option<floor_storm::StormFloorResult>,
+    /// The machine's floor for the same frames at full speed (sustained scenario).
+    #[serde(default)]
+    pub sustained_floor: Option<floor_sustained::SustainedFloorResult>,
     /// The soak scenario's figures.
     #[serde(default)]
     pub soak: Option<soak::SoakResult>,
@@ -763,12 +789,65 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let mut floor_notes = Vec::new();
     let measured = settings.floor_rounds > 0 && settings.subscribers > 0;
     let idle = settings.scenario == Some(Scenario::Idle);
-    let floor = (measured && !idle)
+    // The latency scenario's floor is its two hops (`floor_latency`), the storm's its
+    // handshakes (`floor_storm`).
+    let latency = settings.scenario == Some(Scenario::Latency);
+    let storm = settings.scenario == Some(Scenario::Storm);
+    let sustained = settings.scenario == Some(Scenario::Sustained);
+    let floor = (measured && !idle && !latency && !storm && !sustained)
         .then(|| measure_floor(&settings, settings.subscribers, &mut floor_notes))
         .flatten();
     // The idle scenario's floor is its pings and pongs (`floor_ping`).
     let ping_floor = (measured && idle)
         .then(|| measure_ping_floor(&settings, settings.subscribers, &mut floor_notes))
+        .flatten();
+    let latency_floor = (measured && latency)
+        .then(|| {
+            progress(
+                Instant::now(),
+                &format!(
+                    "latency floor: the same two hops without a server, {} requests",
+                    settings.floor_rounds
+                ),
+            );
+            noted(
+                "latency floor",
+                floor_latency::measure(&latency_floor_spec(&settings)),
+                &mut floor_notes,
+            )
+        })
+        .flatten();
+    let storm_floor = (measured && storm)
+        .then(|| {
+            progress(
+                Instant::now(),
+                &format!(
+                    "storm floor: the same {} handshakes without a server",
+                    settings.subscribers
+                ),
+            );
+            noted(
+                "storm floor",
+                floor_storm::measure(&storm_floor_spec(&settings)),
+                &mut floor_notes,
+            )
+        })
+        .flatten();
+    let sustained_floor = (measured && sustained)
+        .then(|| {
+            progress(
+                Instant::now(),
+                &format!(
+                    "sustained floor: the same frames to {} loopback sockets at full speed without a server, {} batches",
+                    settings.subscribers, settings.floor_rounds
+                ),
+            );
+            noted(
+                "sustained floor",
+                floor_sustained::measure(&sustained_floor_spec(&settings)),
+                &mut floor_notes,
+            )
+        })
         .flatten();
     if let Some(f) = &floor {
         let paced = floor::paced_rate(settings.rate, f.last_delivery.mean_ms);
@@ -796,9 +875,18 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     } else {
         local.block_on(&rt, coordinate(settings))?
     };
-    if floor.is_some() || ping_floor.is_some() || !floor_notes.is_empty() {
+    if floor.is_some()
+        || ping_floor.is_some()
+        || latency_floor.is_some()
+        || storm_floor.is_some()
+        || sustained_floor.is_some()
+        || !floor_notes.is_empty()
+    {
         result.floor = floor;
         result.ping_floor = ping_floor;
+        result.latency_floor = latency_floor;
+        result.storm_floor = storm_floor;
+        result.sustained_floor = sustained_floor;
         result.notes.extend(floor_notes);
         result.checks = render::checks(&result);
     }
@@ -887,6 +975,79 @@ fn ping_floor_spec(s: &Settings, sockets: u32) -> Result<floor_ping::PingFloorSp
     })
 }
 
+/// A floor's result, or a note saying why it was not measured.
+fn noted<T>(what: &str, r: Result<T, String>, notes: &mut Vec<String>) -> Option<T> {
+    match r {
+        Ok(f) => Some(f),
+        Err(e) => {
+            notes.push(format!("{what} not measured: {e}"));
+            None
+        }
+    }
+}
+
+/// The latency floor of `s`: `floor_rounds` of the publisher's request, at its rate,
+/// relayed where the server runs as the frame the subscriber gets.
+fn latency_floor_spec(s: &Settings) -> floor_latency::LatencyFloorSpec {
+    let cfg = publisher::PubConfig::of(s, 1, plan_of(s));
+    let per_request = match s.publish_mode {
+        PublishMode::Text => 1,
+        PublishMode::Protobuf => s.batch.max(1),
+    };
+    floor_latency::LatencyFloorSpec {
+        samples: s.floor_rounds.max(1),
+        // Requests per second at the scenario's message rate.
+        rate: if s.rate > 0.0 {
+            s.rate / per_request as f64
+        } else {
+            200.0
+        },
+        request: publisher::first_request(&cfg),
+        frame: floor_frame::server_bytes(s.transport, s.message_size),
+        server_cpu: s.server_cpu.clone(),
+        bench_cpu: s.cpu.clone(),
+    }
+}
+
+/// The storm floor of `s`: as many handshakes as subscribers, as many in flight.
+fn storm_floor_spec(s: &Settings) -> floor_storm::StormFloorSpec {
+    let plan = plan_of(s);
+    let signer = plan.signer();
+    let mut target = format!(
+        "{}?CHANNEL_ID={}",
+        s.path,
+        plan.channel_query(signer.as_ref(), 0)
+    );
+    if s.transport.binary() {
+        target.push_str("&binaryMode=true");
+    }
+    floor_storm::StormFloorSpec {
+        connections: s.subscribers.max(1),
+        concurrency: s.connect_concurrency.clamp(1, 4096) as u32,
+        request: floor_storm::upgrade_request(s.sub_addr, &target),
+        response: floor_storm::upgrade_response(),
+        server_cpu: s.server_cpu.clone(),
+        bench_cpu: s.cpu.clone(),
+    }
+}
+
+/// The sustained floor of `s`: its subscribers' sockets, each its channel's share of
+/// `floor_rounds` batches.
+fn sustained_floor_spec(s: &Settings) -> floor_sustained::SustainedFloorSpec {
+    floor_sustained::SustainedFloorSpec {
+        sockets: s.subscribers,
+        channels: s.channels.max(1),
+        batch: match s.publish_mode {
+            PublishMode::Text => 1,
+            PublishMode::Protobuf => s.batch.max(1) as u32,
+        },
+        batches: s.floor_rounds.max(1),
+        frame: floor_frame::server_bytes(s.transport, s.message_size),
+        server_cpu: s.server_cpu.clone(),
+        bench_cpu: s.cpu.clone(),
+    }
+}
+
 /// `--floor-only`: the floor alone, printed as JSON (and written to `--json`).
 fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     let mut s = s.clone();
@@ -896,6 +1057,15 @@ fn run_floor_only(s: &Settings, json: Option<PathBuf>) -> Result<(), String> {
     s.cpu = s.cpu.or_else(|| two.then(|| "1".into()));
     let text = if s.scenario == Some(Scenario::Idle) {
         let f = floor_ping::measure(&ping_floor_spec(&s, s.subscribers)?)?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    } else if s.scenario == Some(Scenario::Latency) {
+        let f = floor_latency::measure(&latency_floor_spec(&s))?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    } else if s.scenario == Some(Scenario::Storm) {
+        let f = floor_storm::measure(&storm_floor_spec(&s))?;
+        serde_json::to_string_pretty(&f).expect("serialisable")
+    } else if s.scenario == Some(Scenario::Sustained) {
+        let f = floor_sustained::measure(&sustained_floor_spec(&s))?;
         serde_json::to_string_pretty(&f).expect("serialisable")
     } else {
         let f = floor::measure(&floor_spec(&s, s.subscribers))?;
@@ -1669,6 +1839,9 @@ async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         ping_floor: None,
+        latency_floor: None,
+        storm_floor: None,
+        sustained_floor: None,
         soak: None,
         cluster: None,
     };

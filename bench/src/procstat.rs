@@ -116,6 +116,19 @@ pub fn loadavg() -> String {
 }
 
 /// Pin the calling process (and the children it forks later) to `cpus` ("1", "0,2", "2-3").
+/// This process's soft limit of open files.
+pub fn fd_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to write into.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } < 0 {
+        return 1024;
+    }
+    r.rlim_cur
+}
+
 pub fn pin_self(cpus: &str) -> Result<(), String> {
     let set = parse_cpus(cpus)?;
     set_affinity(0, &set)

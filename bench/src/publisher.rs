@@ -164,6 +164,17 @@ fn build(cfg: &PubConfig, gs: &[u64]) -> Vec<u8> {
     }
 }
 
+/// The first request of a run, as the publisher would send it now: one message (text
+/// mode) or a batch of `cfg.batch` (protobuf). The floors write these bytes.
+pub(crate) fn first_request(cfg: &PubConfig) -> Vec<u8> {
+    let n = match cfg.mode {
+        PublishMode::Text => 1,
+        PublishMode::Protobuf => cfg.batch.max(1) as u64,
+    };
+    let gs: Vec<u64> = (cfg.first..cfg.first + n).collect();
+    build(cfg, &gs)
+}
+
 /// Publish `cfg.messages` messages at `cfg.rate`; `sent` counts messages handed to the
 /// server so far (for progress).
 pub async fn run(cfg: Rc<PubConfig>, sent: Rc<Cell<u64>>) -> PubResult {

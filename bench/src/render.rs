@@ -5,7 +5,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::worker::Transport;
-use super::{floor, floor_ping, BenchResult, Check, Quantiles, Scenario};
+use super::{
+    floor, floor_latency, floor_ping, floor_storm, floor_sustained, BenchResult, Check, Quantiles,
+    Scenario,
+};
 
 pub(crate) fn check(figure: &str, target: &str, measured: String, ok: Option<bool>) -> Check {
     Check {
@@ -107,6 +110,9 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 ms(d.latency.p99_ms),
                 Some(d.latency.count > 0 && d.latency.p99_ms <= 1.0),
             ));
+            if let Some(f) = &r.latency_floor {
+                out.push(latency_floor_check(d.latency.p99_ms, d.latency.count, f));
+            }
         }
         Some(Scenario::Sustained) => {
             out.push(check(
@@ -122,6 +128,13 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 format!("{:.0}/s", d.per_sec),
                 Some(d.per_sec >= 200_000.0),
             ));
+            if let Some(f) = &r.sustained_floor {
+                out.extend(sustained_floor_checks(
+                    d.per_sec,
+                    r.server.publish_cpu_us_per_delivery,
+                    f,
+                ));
+            }
         }
         Some(Scenario::Storm) => {
             out.push(check(
@@ -130,6 +143,10 @@ pub fn checks(r: &BenchResult) -> Vec<Check> {
                 format!("{:.0}/s", r.connect.per_sec),
                 Some(r.connect.per_sec >= 10_000.0),
             ));
+            if let Some(f) = &r.storm_floor {
+                out.push(storm_floor_check(r.connect.per_sec, f));
+                out.push(storm_cpu_check(r.server.connect_cpu_us_per_conn, f));
+            }
             let errors = r.connect.failed + (r.connect.ok - r.connect.warm.min(r.connect.ok));
             out.push(check(
                 "connect or subscription errors",
@@ -199,6 +216,103 @@ fn ping_floor_check(server_us: Option<f64>, f: &floor_ping::PingFloorResult) -> 
         },
         None,
     )
+}
+
+/// Publish → receive p99 against the same two hops' p99 without a server: reported, no
+/// target (issue 11 sets none for latency).
+fn latency_floor_check(p99_ms: f64, count: u64, f: &floor_latency::LatencyFloorResult) -> Check {
+    let ratio = (count > 0)
+        .then(|| floor::ratio(p99_ms, f.latency.p99_ms))
+        .flatten();
+    check(
+        &format!(
+            "publish → receive p99 / the machine's floor p99 ({}: the same {} B request and {} B frame over the same two loopback hops, no server)",
+            ms(f.latency.p99_ms),
+            f.request_bytes,
+            f.frame_bytes
+        ),
+        "(none set)",
+        ratio
+            .map(|x| format!("{x:.2}×"))
+            .unwrap_or_else(|| "not measured".into()),
+        None,
+    )
+}
+
+/// The storm's handshakes per second as a share of the kernel's rate for the same
+/// exchanges without a server: reported, no target.
+fn storm_floor_check(per_sec: f64, f: &floor_storm::StormFloorResult) -> Check {
+    let ratio = floor::ratio(per_sec, f.per_sec);
+    check(
+        &format!(
+            "handshakes per second / the machine's floor ({:.0}/s: the same {} B requests and {} B answers on {} connections, {} in flight, no server)",
+            f.per_sec, f.request_bytes, f.response_bytes, f.connections, f.concurrency
+        ),
+        "(none set)",
+        ratio
+            .map(|x| format!("{x:.2}×"))
+            .unwrap_or_else(|| "not measured".into()),
+        None,
+    )
+}
+
+/// The server's CPU per connection while connecting against the floor's accepting
+/// thread's for the same exchange: what the server adds on its own core, whatever limits
+/// the rate (on loopback the client's CPU also runs the TCP handshake of both ends).
+fn storm_cpu_check(server_us: Option<f64>, f: &floor_storm::StormFloorResult) -> Check {
+    let ratio = server_us.and_then(|us| floor::ratio(us, f.server_cpu_us_per_conn));
+    check(
+        &format!(
+            "server CPU per connection / the machine's floor ({:.1} µs: accept, read, write and close of the same bytes, no server)",
+            f.server_cpu_us_per_conn
+        ),
+        "(none set)",
+        match (server_us, ratio) {
+            (Some(us), Some(x)) => format!("{us:.1} µs = {x:.2}×"),
+            _ => "not measured".into(),
+        },
+        None,
+    )
+}
+
+/// Sustained delivery against the same frames written at full speed without a server:
+/// the rate (the scenario's is its publisher's offered rate when the server keeps up) and
+/// the CPU per delivery (what the server spends on its core per delivery, the publish
+/// requests included, over the kernel's alone). Reported, no target.
+fn sustained_floor_checks(
+    per_sec: f64,
+    server_us: Option<f64>,
+    f: &floor_sustained::SustainedFloorResult,
+) -> Vec<Check> {
+    let rate = floor::ratio(per_sec, f.per_sec);
+    let cpu = server_us.and_then(|us| floor::ratio(us, f.writer_cpu_us_per_delivery));
+    vec![
+        check(
+            &format!(
+                "delivered messages/s / the machine's floor ({:.0}/s: the same {} B frames, {} a batch to each of {} sockets, written at full speed, no server)",
+                f.per_sec,
+                f.frame_bytes,
+                floor_sustained::frames_per_socket(0, f.channels, f.batch),
+                f.sockets
+            ),
+            "(none set)",
+            rate.map(|x| format!("{x:.2}×"))
+                .unwrap_or_else(|| "not measured".into()),
+            None,
+        ),
+        check(
+            &format!(
+                "server CPU per delivery / the machine's floor ({:.2} µs: the writer's CPU per frame written, no server)",
+                f.writer_cpu_us_per_delivery
+            ),
+            "(none set)",
+            match (server_us, cpu) {
+                (Some(us), Some(x)) => format!("{us:.2} µs = {x:.2}×"),
+                _ => "not measured".into(),
+            },
+            None,
+        ),
+    ]
 }
 
 /// `figure` (a p99 over `count` samples) against the floor's mean for the same bytes to
@@ -505,6 +619,52 @@ fn figures(r: &BenchResult) -> Vec<(String, String)> {
             ),
         );
     }
+    if let Some(f) = &r.latency_floor {
+        add(
+            "floor: same two hops, no server",
+            format!(
+                "{} requests of {} B at {:.0}/s (open loop), each read whole where the server ran and answered with its {} B frame: request write → frame read {}",
+                f.sent,
+                f.request_bytes,
+                f.rate,
+                f.frame_bytes,
+                q(&f.latency)
+            ),
+        );
+    }
+    if let Some(f) = &r.sustained_floor {
+        add(
+            "floor: same frames at full speed, no server",
+            format!(
+                "{} batches of {} messages over {} channels: each of {} sockets its share ({} B frames back to back, one write), drained with epoll: {} deliveries in {:.2} s = {:.0}/s; {:.2} µs of the writer's CPU per delivery",
+                f.batches,
+                f.batch,
+                f.channels,
+                f.sockets,
+                f.frame_bytes,
+                f.deliveries,
+                f.seconds,
+                f.per_sec,
+                f.writer_cpu_us_per_delivery
+            ),
+        );
+    }
+    if let Some(f) = &r.storm_floor {
+        add(
+            "floor: same handshakes, no server",
+            format!(
+                "{} connections, {} in flight, each a {} B upgrade request read whole and a {} B answer, then closed: {:.2} s = {:.0}/s; connect → answer read {}; {:.1} µs of the accepting thread's CPU per connection",
+                f.connections,
+                f.concurrency,
+                f.request_bytes,
+                f.response_bytes,
+                f.seconds,
+                f.per_sec,
+                q(&f.exchange),
+                f.server_cpu_us_per_conn
+            ),
+        );
+    }
     if let Some(f) = &r.floor {
         add(
             "floor: same frame, same sockets, no server",
@@ -805,5 +965,69 @@ mod tests {
         assert_eq!(c.ok, Some(false));
         let c = floor_check("release latency p99", 10.0, 5, &floor_of(0.0));
         assert_eq!((c.measured.as_str(), c.ok), ("not measured", None));
+    }
+
+    /// Latency and storm are stated against their floors as information (issue 11 sets
+    /// no target for them): the server's p99 over the floor's p99, the server's rate and
+    /// CPU per connection over the floor's.
+    #[test]
+    fn latency_and_storm_are_stated_as_ratios_to_their_floors() {
+        let lf = floor_latency::LatencyFloorResult {
+            request_bytes: 364,
+            frame_bytes: 344,
+            rate: 200.0,
+            sent: 600,
+            latency: Quantiles {
+                count: 600,
+                p99_ms: 0.2,
+                ..Quantiles::default()
+            },
+        };
+        let c = latency_floor_check(0.5, 2_000, &lf);
+        assert_eq!((c.measured.as_str(), c.ok), ("2.50×", None));
+        assert!(c
+            .figure
+            .contains("(0.200 ms: the same 364 B request and 344 B frame"));
+        let c = latency_floor_check(0.5, 0, &lf);
+        assert_eq!(c.measured, "not measured");
+
+        let sf = floor_storm::StormFloorResult {
+            connections: 19_000,
+            concurrency: 512,
+            request_bytes: 284,
+            response_bytes: 166,
+            seconds: 1.0,
+            per_sec: 20_000.0,
+            server_cpu_us_per_conn: 25.0,
+            ..Default::default()
+        };
+        let c = storm_floor_check(11_000.0, &sf);
+        assert_eq!((c.measured.as_str(), c.ok), ("0.55×", None));
+        assert!(c
+            .figure
+            .contains("(20000/s: the same 284 B requests and 166 B answers"));
+        let c = storm_cpu_check(Some(45.0), &sf);
+        assert_eq!((c.measured.as_str(), c.ok), ("45.0 µs = 1.80×", None));
+        assert_eq!(storm_cpu_check(None, &sf).measured, "not measured");
+
+        let uf = floor_sustained::SustainedFloorResult {
+            sockets: 2_000,
+            channels: 20,
+            batch: 100,
+            per_sec: 400_000.0,
+            writer_cpu_us_per_delivery: 1.5,
+            frame_bytes: 344,
+            ..Default::default()
+        };
+        let c = sustained_floor_checks(250_000.0, Some(2.7), &uf);
+        assert_eq!((c[0].measured.as_str(), c[0].ok), ("0.62×", None));
+        assert!(c[0]
+            .figure
+            .contains("344 B frames, 5 a batch to each of 2000 sockets"));
+        assert_eq!((c[1].measured.as_str(), c[1].ok), ("2.70 µs = 1.80×", None));
+        assert_eq!(
+            sustained_floor_checks(250_000.0, None, &uf)[1].measured,
+            "not measured"
+        );
     }
 }

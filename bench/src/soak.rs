@@ -502,6 +502,9 @@ pub async fn coordinate(mut s: Settings) -> Result<BenchResult, String> {
         notes,
         floor: None,
         ping_floor: None,
+        latency_floor: None,
+        storm_floor: None,
+        sustained_floor: None,
         soak: Some(soak),
         cluster: None,
     };
