@@ -42,6 +42,11 @@ impl Members {
     /// taken before the hub lock, after another's).
     pub fn add(&mut self, sub: Arc<Subscriber>) {
         let id = sub.id;
+        if self.0.capacity() == 0 {
+            // Most channels keep one subscriber (a user's own): room for one, 16 bytes,
+            // not the 4 a first push would make (64 bytes, twice per idle WebSocket).
+            self.0.reserve_exact(1);
+        }
         let at = match self.0.back() {
             Some(last) if last.id > id => self.0.partition_point(|m| m.id < id),
             _ => self.0.len(),
