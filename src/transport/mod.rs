@@ -20,6 +20,8 @@ pub mod sse_raw;
 pub mod status_page;
 pub mod sub_conn;
 pub mod subscribe;
+#[cfg(test)]
+mod test_sockets;
 pub mod websocket;
 pub mod write_deadline;
 pub mod ws_codec;

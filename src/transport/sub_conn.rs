@@ -255,12 +255,7 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn pair() -> (TcpStream, TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let peer = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (server, _) = l.accept().await.unwrap();
-        (server, peer)
-    }
+    use super::super::test_sockets::pair;
 
     /// A read shorter than the room it had clears the readiness: the next read says
     /// `WouldBlock` at once (no syscall), even though (here) more bytes wait, and the

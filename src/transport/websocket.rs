@@ -570,12 +570,7 @@ mod tests {
         std::mem::size_of::<R>()
     }
 
-    async fn pair() -> (TcpStream, TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let peer = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (server, _) = l.accept().await.unwrap();
-        (server, peer)
-    }
+    use super::super::test_sockets::pair;
 
     /// A pong (or any read shorter than the buffer) costs one `read`: the socket's
     /// readiness is cleared with it, so the next read returns `WouldBlock` at once, even

@@ -193,10 +193,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     async fn pair() -> (WsSocket, TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (server, _) = l.accept().await.unwrap();
-        (WsSocket::new(server), client)
+        let (server, peer) = super::super::test_sockets::pair().await;
+        (WsSocket::new(server), peer)
     }
 
     #[tokio::test]
